@@ -1,0 +1,98 @@
+"""ContainerSpec: what the user asked for, validated, before image defaults are applied.
+
+The API layer converts Docker's create body (Config + HostConfig) into these values;
+`containers.service` merges the image config into them; `runtime.ocispec` derives the OCI
+runtime spec from the result.  Field names follow Docker's JSON names in snake_case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class MountSpec:
+    """One entry of HostConfig.Mounts / Binds / Tmpfs, normalised.
+
+    type is "bind", "volume" or "tmpfs".  For "volume", `source` is the volume name
+    (empty for an anonymous volume) until the service resolves it to a host path.
+    """
+
+    type: str
+    target: str
+    source: str = ""
+    read_only: bool = False
+    propagation: str = ""
+    tmpfs_options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    name: str = "no"  # "no" | "always" | "unless-stopped" | "on-failure"
+    maximum_retry_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    memory: int = 0  # bytes; 0 = unlimited
+    memory_swap: int = 0  # bytes of memory+swap; -1 = unlimited swap; 0 = unset
+    nano_cpus: int = 0  # 1e9 = one CPU
+    cpu_shares: int = 0
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    pids_limit: int = 0  # 0 or -1 = unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """The Docker create request, typed.  Empty values mean "take the image's"."""
+
+    image: str
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    env: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    hostname: str = ""
+    domainname: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = True
+    attach_stderr: bool = True
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    volumes: tuple[str, ...] = ()  # Config.Volumes: anonymous volume targets asked by the client
+    # HostConfig
+    mounts: tuple[MountSpec, ...] = ()
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    read_only_rootfs: bool = False
+    init: bool = False
+    auto_remove: bool = False
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    resources: Resources = field(default_factory=Resources)
+    network_mode: str = "default"
+    runtime: str = ""
+    log_config_type: str = "json-file"
+    log_config: dict[str, str] = field(default_factory=dict)
+    extra_hosts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDefaults:
+    """The parts of an image config that a container inherits."""
+
+    env: tuple[str, ...] = ()
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    working_dir: str = ""
+    user: str = ""
+    volumes: tuple[str, ...] = ()
+    stop_signal: str = ""
+    labels: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""dockling.volumes"""
