@@ -1,0 +1,425 @@
+"""/containers/* routes of the Engine API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from dockling import errors
+from dockling.api import streams
+from dockling.api.filters import parse_filters
+from dockling.api.http import (
+    Hijack,
+    Request,
+    Response,
+    Router,
+    StreamResponse,
+    json_response,
+)
+from dockling.api.schemas import containers as schema
+from dockling.containers.model import Container, Status
+from dockling.api.backend import Backend
+from dockling.runtime import logs as log_reader
+from dockling.runtime.cgroups import read_stats
+
+
+def register(router: Router, backend: Backend) -> None:
+    routes = ContainerRoutes(backend)
+    router.add("POST", "/containers/create", routes.create)
+    router.add("GET", "/containers/json", routes.list)
+    router.add("POST", "/containers/prune", routes.prune)
+    router.add("GET", "/containers/{id}/json", routes.inspect)
+    router.add("POST", "/containers/{id}/start", routes.start)
+    router.add("POST", "/containers/{id}/stop", routes.stop)
+    router.add("POST", "/containers/{id}/kill", routes.kill)
+    router.add("POST", "/containers/{id}/restart", routes.restart)
+    router.add("POST", "/containers/{id}/wait", routes.wait)
+    router.add("POST", "/containers/{id}/attach", routes.attach)
+    router.add("GET", "/containers/{id}/logs", routes.logs)
+    router.add("GET", "/containers/{id}/top", routes.top)
+    router.add("GET", "/containers/{id}/stats", routes.stats)
+    router.add("POST", "/containers/{id}/rename", routes.rename)
+    router.add("POST", "/containers/{id}/pause", routes.pause)
+    router.add("POST", "/containers/{id}/unpause", routes.unpause)
+    router.add("POST", "/containers/{id}/resize", routes.resize)
+    router.add("DELETE", "/containers/{id}", routes.delete)
+
+
+def _no_content() -> Response:
+    return Response(status=204, body=b"")
+
+
+class ContainerRoutes:
+    def __init__(self, backend: Backend) -> None:
+        self.b = backend
+
+    @property
+    def svc(self) -> Any:
+        return self.b.containers
+
+    async def create(self, req: Request) -> Response:
+        body = await req.json()
+        spec = schema.spec_from_create(body or {})
+        if spec.runtime and spec.runtime not in self.b.launcher.runtimes:
+            raise errors.InvalidParameter(f"unknown or invalid runtime name: {spec.runtime}")
+        container = await self.svc.create(spec, name=req.arg("name"))
+        return json_response({"Id": container.id, "Warnings": []}, status=201)
+
+    async def list(self, req: Request) -> Response:
+        filters = parse_filters(req.arg("filters"))
+        show_all = req.flag("all")
+        limit = req.int_arg("limit", -1)
+        want_size = req.flag("size")
+        result = []
+        for container in self.svc.list():
+            if not show_all and not container.state.running and not filters:
+                if container.state.status is not Status.RESTARTING:
+                    continue
+            if not _matches(container, filters, show_all):
+                continue
+            size = self.b.launcher.rootfs_usage(container.id) if want_size else None
+            result.append(schema.summary(container, self.b.mounts_json(container), size))
+        if limit > 0:
+            result = result[:limit]
+        return json_response(result)
+
+    async def prune(self, req: Request) -> Response:
+        filters = parse_filters(req.arg("filters"))
+        until = None
+        if filters.get("until"):
+            until = _parse_until(filters["until"][0])
+        labels = dict(
+            (item.split("=", 1) + [""])[:2] for item in filters.get("label", ())  # type: ignore[misc]
+        )
+        deleted, reclaimed = await self.svc.prune(until=until, labels=labels)
+        self.b.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+        return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+
+    async def inspect(self, req: Request) -> Response:
+        container = self.svc.get(req.params["id"])
+        launcher = self.b.launcher
+        data = schema.inspect(
+            container,
+            mounts_json=self.b.mounts_json(container),
+            log_path=launcher.log_path(container.id),
+            data_dir=str(launcher.container_dir(container.id)),
+            graph=self.b.graph_data(container),
+        )
+        if req.flag("size"):
+            data["SizeRw"] = launcher.rootfs_usage(container.id)
+            data["SizeRootFs"] = data["SizeRw"]
+        return json_response(data)
+
+    async def start(self, req: Request) -> Response:
+        try:
+            await self.svc.start(req.params["id"])
+        except errors.NotModified:
+            return Response(status=304, body=b"")
+        return _no_content()
+
+    async def stop(self, req: Request) -> Response:
+        timeout = req.arg("t") or req.arg("timeout")
+        try:
+            await self.svc.stop(
+                req.params["id"],
+                timeout=int(timeout) if timeout else None,
+                signal=req.arg("signal"),
+            )
+        except errors.NotModified:
+            return Response(status=304, body=b"")
+        return _no_content()
+
+    async def kill(self, req: Request) -> Response:
+        await self.svc.kill(req.params["id"], signal=req.arg("signal"))
+        return _no_content()
+
+    async def restart(self, req: Request) -> Response:
+        timeout = req.arg("t") or req.arg("timeout")
+        await self.svc.restart(req.params["id"], timeout=int(timeout) if timeout else None)
+        return _no_content()
+
+    async def wait(self, req: Request) -> StreamResponse:
+        # Resolve now so that an unknown container is a 404, not a 200 with an error body.
+        container = self.svc.get(req.params["id"])
+        condition = req.arg("condition", "not-running")
+        waiting = asyncio.ensure_future(self.svc.wait(container.id, condition=condition))
+        await asyncio.sleep(0)
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                code = await waiting
+            except errors.DocklingError as exc:
+                yield json.dumps({"StatusCode": -1, "Error": {"Message": exc.message}}).encode()
+                return
+            result: dict[str, Any] = {"StatusCode": code}
+            error = container.state.error
+            if error:
+                result["Error"] = {"Message": error}
+            yield json.dumps(result).encode() + b"\n"
+
+        if waiting.done() and waiting.exception() is not None:
+            raise waiting.exception()  # type: ignore[misc]
+        return StreamResponse(body())
+
+    async def attach(self, req: Request) -> Hijack:
+        container = self.svc.get(req.params["id"])
+        if not req.flag("stream") and req.flag("logs"):
+            pass
+        if container.state.status is Status.PAUSED:
+            raise errors.Conflict(f"You cannot attach to a paused container, unpause it first")
+        if container.state.status in (Status.EXITED,) and container.spec.auto_remove:
+            raise errors.Conflict("You cannot attach to a stopped container, start it first")
+        stdin = req.flag("stdin")
+        stdout = req.flag("stdout")
+        stderr = req.flag("stderr")
+        detach_keys = streams.parse_detach_keys(req.arg("detachKeys") or self.b.detach_keys)
+        tty = container.spec.tty
+        content_type = (
+            "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        )
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            attach_task = asyncio.ensure_future(
+                self.svc.open_attach(container.id, stdin=stdin, stdout=stdout, stderr=stderr)
+            )
+            # The client may hang up before the container starts: stop waiting then.
+            closed = asyncio.ensure_future(_client_gone(reader)) if not stdin else None
+            try:
+                if closed is not None:
+                    done, _ = await asyncio.wait(
+                        {attach_task, closed}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if attach_task not in done:
+                        attach_task.cancel()
+                        return
+                _c, shim_reader, shim_writer = await attach_task
+            finally:
+                if closed is not None:
+                    closed.cancel()
+            detached = await streams.pump(
+                reader,
+                writer,
+                shim_reader,
+                shim_writer,
+                tty=tty,
+                stdin=stdin,
+                detach_keys=detach_keys,
+            )
+            if detached:
+                self.b.events.publish(
+                    "container", "detach", container.id,
+                    {"image": container.image_ref, "name": container.name},
+                )
+            writer.close()
+
+        return Hijack(handle, content_type=content_type)
+
+    async def logs(self, req: Request) -> StreamResponse:
+        container = self.svc.get(req.params["id"])
+        stdout = req.flag("stdout")
+        stderr = req.flag("stderr")
+        if not stdout and not stderr:
+            raise errors.InvalidParameter("Bad parameters: you must choose at least one stream")
+        if container.spec.log_config_type == "none":
+            raise errors.NotImplementedFeature(
+                'configured logging driver does not support reading: "none"'
+            )
+        tail_arg = req.arg("tail", "all")
+        tail = None if tail_arg in ("", "all") else int(tail_arg)
+        since = _parse_until(req.arg("since")) if req.arg("since") not in ("", "0") else None
+        until = _parse_until(req.arg("until")) if req.arg("until") not in ("", "0") else None
+        timestamps = req.flag("timestamps")
+        follow = req.flag("follow")
+        tty = container.spec.tty
+        path = self.b.launcher.log_path(container.id)
+        svc = self.svc
+
+        def running() -> bool:
+            current = svc._containers.get(container.id)
+            return current is not None and current.state.running
+
+        async def body() -> AsyncIterator[bytes]:
+            entries: Any
+            if follow and running():
+                entries = log_reader.follow_logs(
+                    path, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr,
+                    is_running=running,
+                )
+            else:
+                entries = _aiter(
+                    log_reader.read_logs(
+                        path, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr
+                    )
+                )
+            async for entry in entries:
+                data = entry.data
+                if timestamps:
+                    data = entry.time.encode() + b" " + data
+                stream = 2 if entry.stream == "stderr" else 1
+                yield data if tty else streams.frame(stream, data)
+
+        content_type = (
+            "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        )
+        return StreamResponse(body(), content_type=content_type)
+
+    async def top(self, req: Request) -> Response:
+        container = self.svc.get(req.params["id"])
+        if not container.state.running:
+            raise errors.ContainerNotRunning(f"Container {container.id} is not running")
+        pids = await self.b.launcher.runtime_for(container).pids(container.id)
+        titles, rows = await _ps(req.arg("ps_args") or "-ef", pids)
+        return json_response({"Titles": titles, "Processes": rows})
+
+    async def stats(self, req: Request) -> StreamResponse:
+        container = self.svc.get(req.params["id"])
+        stream = req.flag("stream", True) and not req.flag("one-shot")
+        cgroup = f"/dockling/{container.id}"
+        name = f"/{container.name}"
+
+        async def body() -> AsyncIterator[bytes]:
+            previous: dict[str, Any] | None = None
+            while True:
+                current = _sample(container, cgroup)
+                current["name"] = name
+                current["id"] = container.id
+                current["precpu_stats"] = (previous or {}).get("cpu_stats", {"cpu_usage": {}})
+                current["preread"] = (previous or {}).get("read", "0001-01-01T00:00:00Z")
+                yield json.dumps(current).encode() + b"\n"
+                if not stream:
+                    return
+                previous = current
+                await asyncio.sleep(1)
+
+        return StreamResponse(body())
+
+    async def rename(self, req: Request) -> Response:
+        name = req.arg("name")
+        if not name:
+            raise errors.InvalidParameter("Neither old nor new names may be empty")
+        await self.svc.rename(req.params["id"], name)
+        return _no_content()
+
+    async def pause(self, req: Request) -> Response:
+        await self.svc.pause(req.params["id"])
+        return _no_content()
+
+    async def unpause(self, req: Request) -> Response:
+        await self.svc.unpause(req.params["id"])
+        return _no_content()
+
+    async def resize(self, req: Request) -> Response:
+        await self.svc.resize(
+            req.params["id"], height=req.int_arg("h", 0), width=req.int_arg("w", 0)
+        )
+        return Response(status=200, body=b"", content_type="text/plain")
+
+    async def delete(self, req: Request) -> Response:
+        container = self.svc.get(req.params["id"])
+        await self.svc.remove(container.id, force=req.flag("force"), volumes=req.flag("v"))
+        self.b.execs.forget_container(container.id)
+        return _no_content()
+
+
+async def _aiter(items: Any) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
+
+async def _client_gone(reader: asyncio.StreamReader) -> None:
+    with contextlib.suppress(ConnectionError):
+        while await reader.read(4096):
+            pass
+
+
+def _sample(container: Container, cgroup: str) -> dict[str, Any]:
+    if not container.state.running:
+        return {
+            "read": "0001-01-01T00:00:00Z",
+            "pids_stats": {},
+            "blkio_stats": {},
+            "cpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+            "memory_stats": {},
+            "networks": {},
+        }
+    data = read_stats(cgroup)
+    data.setdefault("networks", {})
+    return data
+
+
+def _parse_until(value: str) -> float:
+    """Docker's since/until: unix seconds (with fraction), RFC 3339, or a duration like 10m."""
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    units = {"s": 1, "m": 60, "h": 3600}
+    if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
+        return time.time() - float(text[:-1]) * units[text[-1]]
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise errors.InvalidParameter(f"invalid time value: {value!r}") from None
+
+
+def _matches(container: Container, filters: dict[str, list[str]], show_all: bool) -> bool:
+    for key, values in filters.items():
+        if key == "status" and container.state.status.value not in values:
+            return False
+        if key == "name" and not any(v.lstrip("/") in container.name for v in values):
+            return False
+        if key == "id" and not any(container.id.startswith(v) for v in values):
+            return False
+        if key == "label":
+            for selector in values:
+                k, sep, v = selector.partition("=")
+                if k not in container.spec.labels:
+                    return False
+                if sep and container.spec.labels[k] != v:
+                    return False
+        if key == "exited" and (
+            container.state.status is not Status.EXITED
+            or str(container.state.exit_code) not in values
+        ):
+            return False
+        if key == "ancestor" and container.image_ref not in values and not any(
+            container.image_id.startswith(v) or container.image_id == f"sha256:{v}" for v in values
+        ):
+            return False
+    if filters and not show_all and "status" not in filters and not container.state.running:
+        return False
+    return True
+
+
+async def _ps(args: str, pids: list[int]) -> tuple[list[str], list[list[str]]]:
+    proc = await asyncio.create_subprocess_exec(
+        "ps",
+        *args.split(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise errors.InvalidParameter(f"Error running ps: {err.decode().strip()}")
+    lines = out.decode(errors="replace").splitlines()
+    if not lines:
+        return [], []
+    titles = lines[0].split()
+    try:
+        pid_col = titles.index("PID")
+    except ValueError:
+        raise errors.InvalidParameter("Couldn't find PID field in ps output") from None
+    wanted = {str(p) for p in pids}
+    rows = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if len(fields) > pid_col and fields[pid_col] in wanted:
+            rows.append(fields)
+    return titles, rows

@@ -1,0 +1,49 @@
+"""/_ping, /version, /info, /events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from dockling.api.backend import Backend
+from dockling.api.filters import parse_filters
+from dockling.api.http import Request, Response, Router, StreamResponse, json_response
+from dockling.events.bus import EventFilter
+
+
+def register(router: Router, backend: Backend) -> None:
+    async def ping(req: Request) -> Response:
+        return Response(
+            body=b"OK",
+            content_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"},
+        )
+
+    async def version(req: Request) -> Response:
+        return json_response(backend.version())
+
+    async def info(req: Request) -> Response:
+        return json_response(backend.info())
+
+    async def events(req: Request) -> StreamResponse:
+        from dockling.api.routes.containers import _parse_until
+
+        filters = parse_filters(req.arg("filters"))
+        since = req.arg("since")
+        until = req.arg("until")
+        since_ns = int(_parse_until(since) * 1e9) if since else None
+        until_ns = int(_parse_until(until) * 1e9) if until else None
+        event_filter = EventFilter({k: tuple(v) for k, v in filters.items()})
+
+        async def body() -> AsyncIterator[bytes]:
+            async for event in backend.events.subscribe(
+                event_filter, since_ns=since_ns, until_ns=until_ns
+            ):
+                yield json.dumps(event.to_api()).encode() + b"\n"
+
+        return StreamResponse(body())
+
+    router.add("GET", "/_ping", ping)
+    router.add("GET", "/version", version)
+    router.add("GET", "/info", info)
+    router.add("GET", "/events", events)

@@ -1,0 +1,1 @@
+"""Docker-shaped request and response bodies."""

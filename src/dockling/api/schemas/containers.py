@@ -1,0 +1,342 @@
+"""Docker-shaped container JSON: the create body into a ContainerSpec, records out to JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dockling import errors
+from dockling.containers import mounts as mount_parsing
+from dockling.containers.model import ZERO_TIME, Container, Status
+from dockling.containers.spec import ContainerSpec, Resources, RestartPolicy
+
+
+def _strs(value: Any, field: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise errors.InvalidParameter(f"{field} must be a list of strings")
+    return tuple(value)
+
+
+def _cmd(value: Any, field: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(shlex.split(value)) if field == "Entrypoint" else ("/bin/sh", "-c", value)
+    return _strs(value, field)
+
+
+def _int(value: Any, field: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise errors.InvalidParameter(f"invalid {field}: {value!r}")
+    return int(value)
+
+
+def spec_from_create(body: Mapping[str, Any]) -> ContainerSpec:
+    """POST /containers/create's body (Config + HostConfig) as a ContainerSpec."""
+    if not isinstance(body, Mapping):
+        raise errors.InvalidParameter("config cannot be empty in order to create a container")
+    image = body.get("Image") or ""
+    if not isinstance(image, str) or not image:
+        raise errors.InvalidParameter("No image was specified")
+    host: Mapping[str, Any] = body.get("HostConfig") or {}
+    restart = host.get("RestartPolicy") or {}
+    restart_name = restart.get("Name") or "no"
+    resources = Resources(
+        memory=_int(host.get("Memory"), "memory"),
+        memory_swap=_int(host.get("MemorySwap"), "memory-swap"),
+        nano_cpus=_int(host.get("NanoCpus"), "cpus"),
+        cpu_shares=_int(host.get("CpuShares"), "cpu-shares"),
+        cpu_period=_int(host.get("CpuPeriod"), "cpu-period"),
+        cpu_quota=_int(host.get("CpuQuota"), "cpu-quota"),
+        pids_limit=_int(host.get("PidsLimit"), "pids-limit"),
+    )
+    if resources.memory < 0:
+        raise errors.InvalidParameter("invalid value for --memory: must not be negative")
+    if resources.nano_cpus < 0:
+        raise errors.InvalidParameter("invalid value for --cpus: range of CPUs must be positive")
+    mounts = mount_parsing.parse_all(
+        binds=host.get("Binds") or [],
+        mounts=host.get("Mounts") or [],
+        tmpfs=host.get("Tmpfs") or {},
+        volumes=body.get("Volumes") or {},
+    )
+    log_config = host.get("LogConfig") or {}
+    log_type = log_config.get("Type") or "json-file"
+    if log_type not in ("json-file", "none", "local"):
+        raise errors.InvalidParameter(
+            f"logging driver {log_type!r} is not supported: use json-file or none"
+        )
+    stop_timeout = body.get("StopTimeout")
+    return ContainerSpec(
+        image=image,
+        cmd=_cmd(body.get("Cmd"), "Cmd"),
+        entrypoint=_cmd(body.get("Entrypoint"), "Entrypoint"),
+        env=_strs(body.get("Env"), "Env"),
+        working_dir=body.get("WorkingDir") or "",
+        user=body.get("User") or "",
+        hostname=body.get("Hostname") or "",
+        domainname=body.get("Domainname") or "",
+        labels=dict(body.get("Labels") or {}),
+        tty=bool(body.get("Tty")),
+        open_stdin=bool(body.get("OpenStdin")),
+        stdin_once=bool(body.get("StdinOnce")),
+        attach_stdin=bool(body.get("AttachStdin")),
+        attach_stdout=bool(body.get("AttachStdout", True)),
+        attach_stderr=bool(body.get("AttachStderr", True)),
+        stop_signal=body.get("StopSignal") or "",
+        stop_timeout=int(stop_timeout) if stop_timeout is not None else None,
+        volumes=tuple(sorted((body.get("Volumes") or {}).keys())),
+        mounts=mounts,
+        privileged=bool(host.get("Privileged")),
+        cap_add=_strs(host.get("CapAdd"), "CapAdd"),
+        cap_drop=_strs(host.get("CapDrop"), "CapDrop"),
+        security_opt=_strs(host.get("SecurityOpt"), "SecurityOpt"),
+        read_only_rootfs=bool(host.get("ReadonlyRootfs")),
+        init=bool(host.get("Init")),
+        auto_remove=bool(host.get("AutoRemove")),
+        restart_policy=RestartPolicy(
+            name=restart_name,
+            maximum_retry_count=_int(restart.get("MaximumRetryCount"), "restart retries"),
+        ),
+        resources=resources,
+        network_mode=host.get("NetworkMode") or "default",
+        runtime=host.get("Runtime") or "",
+        log_config_type=log_type,
+        log_config=dict(log_config.get("Config") or {}),
+        extra_hosts=_strs(host.get("ExtraHosts"), "ExtraHosts"),
+        dns=_strs(host.get("Dns"), "Dns"),
+    )
+
+
+def _command(container: Container) -> str:
+    parts = [container.process.path, *container.process.args]
+    return " ".join(parts)
+
+
+def _status_text(container: Container) -> str:
+    """Docker's human status: "Up 2 minutes", "Exited (0) 3 seconds ago", "Created"."""
+    state = container.state
+    now = dt.datetime.now(dt.UTC)
+    if state.status in (Status.RUNNING, Status.PAUSED):
+        text = f"Up {_human_duration(now - _parse_time(state.started_at))}"
+        return text + " (Paused)" if state.status is Status.PAUSED else text
+    if state.status is Status.RESTARTING:
+        ago = _human_duration(now - _parse_time(state.finished_at))
+        return f"Restarting ({state.exit_code}) {ago} ago"
+    if state.status is Status.EXITED:
+        if state.finished_at == ZERO_TIME:
+            return "Created"
+        ago = _human_duration(now - _parse_time(state.finished_at))
+        return f"Exited ({state.exit_code}) {ago} ago"
+    if state.status is Status.REMOVING:
+        return "Removal In Progress"
+    if state.status is Status.DEAD:
+        return "Dead"
+    return "Created"
+
+
+def _parse_time(value: str) -> dt.datetime:
+    text = value.rstrip("Z")
+    if "." in text:
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6]}"
+    try:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return dt.datetime.now(dt.UTC)
+
+
+def _human_duration(delta: dt.timedelta) -> str:
+    """go-units HumanDuration, which Docker uses for STATUS."""
+    seconds = int(delta.total_seconds())
+    if seconds < 1:
+        return "Less than a second"
+    if seconds == 1:
+        return "1 second"
+    if seconds < 60:
+        return f"{seconds} seconds"
+    minutes = seconds // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(seconds / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def _unix(value: str) -> int:
+    return int(_parse_time(value).timestamp())
+
+
+def summary(
+    container: Container, mounts_json: list[dict[str, Any]], size: int | None = None
+) -> dict[str, Any]:
+    """One entry of GET /containers/json."""
+    data: dict[str, Any] = {
+        "Id": container.id,
+        "Names": [f"/{container.name}"],
+        "Image": container.image_ref,
+        "ImageID": container.image_id,
+        "Command": _command(container),
+        "Created": _unix(container.created),
+        "Ports": [],
+        "Labels": dict(container.spec.labels),
+        "State": container.state.status.value,
+        "Status": _status_text(container),
+        "HostConfig": {"NetworkMode": container.spec.network_mode},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": mounts_json,
+    }
+    if size is not None:
+        data["SizeRw"] = size
+        data["SizeRootFs"] = size
+    return data
+
+
+def inspect(
+    container: Container,
+    *,
+    mounts_json: list[dict[str, Any]],
+    log_path: str,
+    data_dir: str,
+    graph: Mapping[str, str],
+) -> dict[str, Any]:
+    """GET /containers/{id}/json."""
+    spec = container.spec
+    state = container.state
+    res = spec.resources
+    return {
+        "Id": container.id,
+        "Created": container.created,
+        "Path": container.process.path,
+        "Args": list(container.process.args),
+        "State": {
+            "Status": state.status.value,
+            "Running": state.status in (Status.RUNNING, Status.PAUSED),
+            "Paused": state.status is Status.PAUSED,
+            "Restarting": state.status is Status.RESTARTING,
+            "OOMKilled": state.oom_killed,
+            "Dead": state.status is Status.DEAD,
+            "Pid": state.pid,
+            "ExitCode": state.exit_code,
+            "Error": state.error,
+            "StartedAt": state.started_at,
+            "FinishedAt": state.finished_at,
+        },
+        "Image": container.image_id,
+        "ResolvConfPath": f"{data_dir}/resolv.conf",
+        "HostnamePath": f"{data_dir}/hostname",
+        "HostsPath": f"{data_dir}/hosts",
+        "LogPath": log_path,
+        "Name": f"/{container.name}",
+        "RestartCount": container.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": list(container.exec_ids) or None,
+        "HostConfig": {
+            "Binds": [
+                f"{m.source}:{m.target}{':ro' if m.read_only else ''}"
+                for m in spec.mounts
+                if m.type in ("bind", "volume") and m.source
+            ]
+            or None,
+            "ContainerIDFile": "",
+            "LogConfig": {"Type": spec.log_config_type, "Config": dict(spec.log_config)},
+            "NetworkMode": spec.network_mode,
+            "PortBindings": {},
+            "RestartPolicy": {
+                "Name": spec.restart_policy.name,
+                "MaximumRetryCount": spec.restart_policy.maximum_retry_count,
+            },
+            "AutoRemove": spec.auto_remove,
+            "VolumeDriver": "",
+            "VolumesFrom": None,
+            "CapAdd": list(spec.cap_add) or None,
+            "CapDrop": list(spec.cap_drop) or None,
+            "Dns": list(spec.dns),
+            "ExtraHosts": list(spec.extra_hosts) or None,
+            "Init": spec.init,
+            "Privileged": spec.privileged,
+            "ReadonlyRootfs": spec.read_only_rootfs,
+            "SecurityOpt": list(spec.security_opt) or None,
+            "Tmpfs": {m.target: ",".join(m.tmpfs_options) for m in spec.mounts if m.type == "tmpfs"}
+            or None,
+            "Runtime": container.runtime,
+            "Memory": res.memory,
+            "MemorySwap": res.memory_swap,
+            "NanoCpus": res.nano_cpus,
+            "CpuShares": res.cpu_shares,
+            "CpuPeriod": res.cpu_period,
+            "CpuQuota": res.cpu_quota,
+            "PidsLimit": res.pids_limit or None,
+            "Mounts": [
+                {"Type": m.type, "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
+                for m in spec.mounts
+                if m.type in ("bind", "volume") and not m.source.startswith("/") or m.type == "tmpfs"
+            ]
+            or None,
+        },
+        "GraphDriver": {"Name": "overlay2", "Data": dict(graph)},
+        "Mounts": mounts_json,
+        "Config": {
+            "Hostname": container.hostname,
+            "Domainname": spec.domainname,
+            "User": container.process.user,
+            "AttachStdin": spec.attach_stdin,
+            "AttachStdout": spec.attach_stdout,
+            "AttachStderr": spec.attach_stderr,
+            "Tty": spec.tty,
+            "OpenStdin": spec.open_stdin,
+            "StdinOnce": spec.stdin_once,
+            "Env": list(container.process.env),
+            "Cmd": list(spec.cmd) if spec.cmd is not None else _image_cmd(container),
+            "Image": container.image_ref,
+            "Volumes": {m.target: {} for m in container.mounts if m.type == "volume"} or None,
+            "WorkingDir": spec.working_dir,
+            "Entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
+            "OnBuild": None,
+            "Labels": dict(spec.labels),
+            "StopSignal": spec.stop_signal or None,
+            "StopTimeout": spec.stop_timeout,
+        },
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "HairpinMode": False,
+            "Ports": {},
+            "SandboxKey": "",
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "MacAddress": "",
+            "Networks": {},
+        },
+    }
+
+
+def _image_cmd(container: Container) -> list[str]:
+    return [container.process.path, *container.process.args]
+
+
+MountsJson = Callable[[Container], list[dict[str, Any]]]

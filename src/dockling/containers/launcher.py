@@ -1,0 +1,252 @@
+"""Launcher: turns a container record into a running process and back.
+
+It owns the container's rootfs mount, its bundle (config.json) in the exec root, the files
+bind-mounted into it (/etc/hosts, /etc/hostname, /etc/resolv.conf) and the shim launch.
+Teardown undoes all of it and is safe to call twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockling import errors
+from dockling.containers import mounts as mount_parsing
+from dockling.containers.model import Container
+from dockling.mount import Mount
+from dockling.runtime import ocispec, shim
+from dockling.runtime.cgroups import remove_cgroups
+from dockling.runtime.runc import OciRuntime
+from dockling.runtime.users import resolve_user
+from dockling.snapshots.mounting import mount_all, unmount
+from dockling.snapshots.overlay import OverlaySnapshotter
+
+log = logging.getLogger(__name__)
+
+CGROUP_PARENT = "/dockling"
+
+
+@dataclass(frozen=True, slots=True)
+class LogDefaults:
+    max_size: int = 0
+    max_file: int = 1
+
+
+def parse_size(value: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    text = value.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError:
+        raise errors.InvalidParameter(f"invalid log size: {value!r}") from None
+
+
+class Launcher:
+    def __init__(
+        self,
+        *,
+        data_root: Path,
+        exec_root: Path,
+        snapshotter: OverlaySnapshotter,
+        runtimes: dict[str, OciRuntime],
+        default_runtime: str,
+        shim_binary: str,
+        log_defaults: LogDefaults,
+    ) -> None:
+        self.data_root = data_root
+        self.exec_root = exec_root
+        self.snapshotter = snapshotter
+        self.runtimes = runtimes
+        self.default_runtime = default_runtime
+        self.shim_binary = shim_binary
+        self.log_defaults = log_defaults
+
+    # paths
+    def bundle(self, container_id: str) -> Path:
+        return self.exec_root / "containers" / container_id
+
+    def state_dir(self, container_id: str) -> str:
+        return str(self.bundle(container_id))
+
+    def rootfs(self, container_id: str) -> Path:
+        return self.bundle(container_id) / "rootfs"
+
+    def container_dir(self, container_id: str) -> Path:
+        return self.data_root / "containers" / container_id
+
+    def log_path(self, container_id: str) -> str:
+        return str(self.container_dir(container_id) / f"{container_id}-json.log")
+
+    def runtime_for(self, container: Container) -> OciRuntime:
+        try:
+            return self.runtimes[container.runtime]
+        except KeyError:
+            raise errors.Unavailable(f"runtime {container.runtime!r} is not configured") from None
+
+    # rootfs
+    def prepare_rootfs(self, container_id: str, parent: str | None) -> None:
+        self.snapshotter.prepare(container_id, parent)
+
+    def remove_rootfs(self, container_id: str) -> None:
+        try:
+            self.snapshotter.remove(container_id)
+        except errors.NotFound:
+            pass
+
+    def rootfs_usage(self, container_id: str) -> int:
+        try:
+            return int(self.snapshotter.usage(container_id))
+        except errors.DocklingError:
+            return 0
+
+    # launch
+    async def launch(self, container: Container, volume_path: Callable[[str], str]) -> int:
+        """Mount the rootfs, write the bundle and start the shim (runc create).
+
+        Returns the container's pid.  On failure everything is undone and the error raised.
+        """
+        runtime = self.runtime_for(container)
+        try:
+            await asyncio.to_thread(self._write_bundle, container, volume_path)
+            opts = self._shim_options(container, runtime)
+            return await shim.launch(opts)
+        except BaseException:
+            await self.teardown(container)
+            raise
+
+    def _write_bundle(self, container: Container, volume_path: Callable[[str], str]) -> None:
+        bundle = self.bundle(container.id)
+        rootfs = bundle / "rootfs"
+        rootfs.mkdir(parents=True, exist_ok=True)
+        if not os.path.ismount(rootfs):
+            mount_all(self.snapshotter.mounts(container.id), str(rootfs))
+        files = self._write_etc_files(container)
+        uid, gid, groups = resolve_user(container.process.user, str(rootfs))
+        spec = container.spec
+        process = ocispec.ProcessConfig(
+            args=(container.process.path, *container.process.args),
+            env=tuple(container.process.env),
+            cwd=container.process.cwd,
+            uid=uid,
+            gid=gid,
+            additional_gids=groups,
+            terminal=spec.tty,
+        )
+        runtime_mounts: list[Mount] = list(files)
+        runtime_mounts += mount_parsing.to_runtime_mounts(container.mounts, volume_path)
+        netns = None
+        config = ocispec.build_spec(
+            container_id=container.id,
+            spec=spec,
+            process=process,
+            rootfs=str(rootfs),
+            mounts=runtime_mounts,
+            hostname=container.hostname,
+            netns_path=netns,
+            cgroup_parent=CGROUP_PARENT,
+            nofile_limit=resource.getrlimit(resource.RLIMIT_NOFILE),
+        )
+        tmp = bundle / "config.json.tmp"
+        tmp.write_text(json.dumps(config))
+        os.replace(tmp, bundle / "config.json")
+        # A stale exit file from the previous run would answer `wait` too early.
+        for stale in ("exit", "exit.tmp", "pid"):
+            (bundle / stale).unlink(missing_ok=True)
+
+    def _write_etc_files(self, container: Container) -> list[Mount]:
+        directory = self.container_dir(container.id)
+        directory.mkdir(parents=True, exist_ok=True)
+        hosts = directory / "hosts"
+        host_network = container.spec.network_mode == "host"
+        if host_network:
+            shutil.copyfile("/etc/hosts", hosts)
+        else:
+            lines = [
+                "127.0.0.1\tlocalhost",
+                "::1\tlocalhost ip6-localhost ip6-loopback",
+                "fe00::0\tip6-localnet",
+                "ff00::0\tip6-mcastprefix",
+                "ff02::1\tip6-allnodes",
+                "ff02::2\tip6-allrouters",
+            ]
+            for entry in container.spec.extra_hosts:
+                name, _, address = entry.partition(":")
+                lines.append(f"{address}\t{name}")
+            hosts.write_text("\n".join(lines) + "\n")
+        hostname = directory / "hostname"
+        hostname.write_text(container.hostname + "\n")
+        resolv = directory / "resolv.conf"
+        resolv.write_text(_resolv_conf(container.spec.dns))
+        return [
+            Mount("bind", str(resolv), "/etc/resolv.conf", ("rbind", "rprivate")),
+            Mount("bind", str(hostname), "/etc/hostname", ("rbind", "rprivate")),
+            Mount("bind", str(hosts), "/etc/hosts", ("rbind", "rprivate")),
+        ]
+
+    def _shim_options(self, container: Container, runtime: OciRuntime) -> shim.ShimOptions:
+        spec = container.spec
+        max_size = self.log_defaults.max_size
+        max_file = self.log_defaults.max_file
+        if "max-size" in spec.log_config:
+            max_size = parse_size(spec.log_config["max-size"])
+        if "max-file" in spec.log_config:
+            try:
+                max_file = int(spec.log_config["max-file"])
+            except ValueError:
+                raise errors.InvalidParameter(
+                    f"invalid value for max-file: {spec.log_config['max-file']}"
+                ) from None
+        return shim.ShimOptions(
+            shim_binary=self.shim_binary,
+            runtime_binary=runtime.binary,
+            runtime_root=runtime.root,
+            container_id=container.id,
+            bundle=str(self.bundle(container.id)),
+            state_dir=self.state_dir(container.id),
+            tty=spec.tty,
+            stdin=spec.open_stdin,
+            log_path=self.log_path(container.id) if spec.log_config_type != "none" else "",
+            log_max_size=max_size,
+            log_max_files=max(max_file, 1),
+        )
+
+    async def teardown(self, container: Container) -> None:
+        """Delete the runtime's state, unmount the rootfs, remove the cgroup leftovers."""
+        try:
+            await self.runtime_for(container).delete(container.id, force=True)
+        except errors.DocklingError as exc:
+            log.warning("runtime delete of %s: %s", container.short_id, exc)
+        rootfs = self.rootfs(container.id)
+        await asyncio.to_thread(self._unmount_rootfs, rootfs)
+        await asyncio.to_thread(remove_cgroups, f"{CGROUP_PARENT}/{container.id}")
+
+    @staticmethod
+    def _unmount_rootfs(rootfs: Path) -> None:
+        if rootfs.exists() and os.path.ismount(rootfs):
+            unmount(str(rootfs))
+
+
+def _resolv_conf(dns: tuple[str, ...]) -> str:
+    if dns:
+        return "".join(f"nameserver {server}\n" for server in dns)
+    try:
+        host = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        return ""
+    # Loopback resolvers of the host are unreachable from the container's network namespace.
+    kept = []
+    for line in host.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver" and fields[1].startswith(("127.", "::1")):
+            continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"

@@ -1,0 +1,675 @@
+"""ContainerService: the container lifecycle (create, start, stop, kill, remove, wait, ...).
+
+Every state change goes through one method here, is saved with the record in one atomic
+write and published as an event.  Runtime work (spec, shim, runc) is delegated to
+`containers.launcher`; stream plumbing to `containers.attach`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal as signals
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dockling import errors
+from dockling.containers import mounts as mount_parsing, names
+from dockling.containers.launcher import Launcher
+from dockling.containers.live import Live, PendingAttach
+from dockling.containers.model import ZERO_TIME, Container, Process, Status
+from dockling.containers.spec import ContainerSpec, ImageDefaults
+from dockling.containers.store import ContainerStore
+from dockling.events.bus import EventBus
+from dockling.ids import PrefixIndex, generate_id
+from dockling.images.store import ImageService
+from dockling.runtime import ocispec, shim
+from dockling.runtime.shim import ExitStatus
+from dockling.volumes.local import LocalVolumeStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STOP_TIMEOUT = 10
+RESTART_BACKOFF_START = 0.1
+RESTART_BACKOFF_MAX = 60.0
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_signal(value: str | int, *, default: int = signals.SIGKILL) -> int:
+    """Docker accepts "SIGTERM", "TERM", "15" and "" (the default)."""
+    if isinstance(value, int):
+        return value
+    text = value.strip().upper()
+    if not text:
+        return default
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < 65:
+            return number
+    else:
+        name = text if text.startswith("SIG") else f"SIG{text}"
+        member = getattr(signals.Signals, name, None)
+        if member is not None:
+            return int(member)
+    raise errors.InvalidParameter(f"Invalid signal: {value}")
+
+
+class ContainerService:
+    def __init__(
+        self,
+        *,
+        store: ContainerStore,
+        images: ImageService,
+        volumes: LocalVolumeStore,
+        launcher: Launcher,
+        events: EventBus,
+    ) -> None:
+        self.store = store
+        self.images = images
+        self.volumes = volumes
+        self.launcher = launcher
+        self.events = events
+        self._containers: dict[str, Container] = {}
+        self._live: dict[str, Live] = {}
+        self._names: dict[str, str] = {}
+        self._index = PrefixIndex()
+
+    # ---- lookup -------------------------------------------------------------------------
+
+    def get(self, ref: str) -> Container:
+        """By full id, name (with or without the leading slash) or unique id prefix."""
+        if ref in self._containers:
+            return self._containers[ref]
+        by_name = self._names.get(ref.lstrip("/"))
+        if by_name is not None:
+            return self._containers[by_name]
+        if not ref:
+            raise errors.ContainerNotFound(ref)
+        try:
+            return self._containers[self._index.get(ref)]
+        except errors.NotFound:
+            raise errors.ContainerNotFound(ref) from None
+
+    def list(self) -> list[Container]:
+        return sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
+
+    def image_in_use(self, image_id: str) -> str | None:
+        for container in self._containers.values():
+            if container.image_id == image_id:
+                return container.id
+        return None
+
+    def _live_for(self, container_id: str) -> Live:
+        return self._live.setdefault(container_id, Live())
+
+    def _publish(self, container: Container, action: str, **extra: str) -> None:
+        attributes = {"image": container.image_ref, "name": container.name}
+        attributes.update(container.spec.labels)
+        attributes.update(extra)
+        self.events.publish("container", action, container.id, attributes)
+
+    def _save(self, container: Container) -> None:
+        self.store.save(container)
+
+    # ---- restore -----------------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Load every record; re-attach to running containers, record exits that happened
+        while the daemon was down, then apply restart policies."""
+        for container in await asyncio.to_thread(self.store.load_all):
+            self._register(container)
+        to_restart: list[Container] = []
+        for container in list(self._containers.values()):
+            status = container.state.status
+            if status in (Status.RUNNING, Status.PAUSED):
+                if shim.shim_alive(self.launcher.state_dir(container.id)):
+                    self._watch(container)
+                    continue
+                exit_status = shim.read_exit(self.launcher.state_dir(container.id))
+                if exit_status is None:
+                    exit_status = ExitStatus(255, now_rfc3339())
+                    container.state.error = "container monitor was lost while the daemon was down"
+                await self._handle_exit(container, exit_status, restore=True)
+            elif status is Status.RESTARTING:
+                to_restart.append(container)
+            elif status is Status.REMOVING:
+                await self._finish_remove(container, remove_volumes=False)
+        for container in self._containers.values():
+            policy = container.spec.restart_policy.name
+            if container.state.status is Status.EXITED and not container.manually_stopped and (
+                policy in ("always", "unless-stopped")
+            ):
+                to_restart.append(container)
+        for container in to_restart:
+            try:
+                await self.start(container.id)
+            except errors.DocklingError as exc:
+                log.error("restart of %s at daemon start failed: %s", container.short_id, exc)
+
+    def _register(self, container: Container) -> None:
+        self._containers[container.id] = container
+        self._names[container.name] = container.id
+        self._index.add(container.id)
+
+    # ---- create ------------------------------------------------------------------------
+
+    async def create(self, spec: ContainerSpec, *, name: str = "") -> Container:
+        if name:
+            name = names.validate(name)
+            if name in self._names:
+                owner = self._names[name]
+                raise errors.NameInUse(
+                    f'Conflict. The container name "/{name}" is already in use by container '
+                    f'"{owner}". You have to remove (or rename) that container to be able to '
+                    "reuse that name."
+                )
+        else:
+            name = names.generate(set(self._names))
+        self._validate(spec)
+        image = await asyncio.to_thread(self.images.get, spec.image)
+        defaults = image_defaults(image.config)
+        process = merge_process(spec, defaults)
+        container_id = generate_id()
+        # Reserve the name before the first await that can interleave with another create.
+        self._names[name] = container_id
+        try:
+            specs = mount_parsing.merge_image_volumes(spec.mounts, defaults.volumes)
+            spec = replace(spec, stop_signal=spec.stop_signal or defaults.stop_signal)
+            container = Container(
+                id=container_id,
+                name=name,
+                created=now_rfc3339(),
+                spec=spec,
+                image_id=image.id,
+                image_ref=spec.image,
+                process=process,
+                hostname=spec.hostname or container_id[:12],
+                runtime=spec.runtime or self.launcher.default_runtime,
+            )
+            container.mounts = await asyncio.to_thread(self._attach_volumes, container, specs)
+            await asyncio.to_thread(
+                self.launcher.prepare_rootfs, container_id, image.top_layer
+            )
+            self._save(container)
+        except BaseException:
+            self._names.pop(name, None)
+            await asyncio.to_thread(self._undo_create, container_id)
+            raise
+        self._containers[container_id] = container
+        self._index.add(container_id)
+        self._publish(container, "create")
+        return container
+
+    def _validate(self, spec: ContainerSpec) -> None:
+        ocispec.validate_resources(spec.resources, host_cpus=os.cpu_count() or 1)
+        policy = spec.restart_policy
+        if policy.name not in ("no", "", "always", "unless-stopped", "on-failure"):
+            raise errors.InvalidParameter(f"invalid restart policy '{policy.name}'")
+        if policy.maximum_retry_count and policy.name != "on-failure":
+            raise errors.InvalidParameter(
+                f"maximum retry count cannot be used with restart policy '{policy.name}'"
+            )
+        if policy.maximum_retry_count < 0:
+            raise errors.InvalidParameter("maximum retry count cannot be negative")
+        if spec.auto_remove and policy.name not in ("no", ""):
+            raise errors.InvalidParameter(
+                "conflicting options: cannot specify both --restart and --rm"
+            )
+        if spec.runtime and spec.runtime not in self.launcher.runtimes:
+            raise errors.InvalidParameter(
+                f"unknown or invalid runtime name: {spec.runtime}"
+            )
+        if spec.network_mode not in ("", "default", "none", "host", "bridge"):
+            raise errors.NotImplementedFeature(
+                f"network mode {spec.network_mode!r} is not supported yet: use none or host"
+            )
+
+    def _attach_volumes(self, container: Container, specs: tuple[Any, ...]) -> list[Any]:
+        resolved = []
+        for mount in specs:
+            if mount.type == "volume":
+                volume = self.volumes.create(mount.source or None, labels={}, options={})
+                self.volumes.acquire(volume.name, container.id)
+                mount = replace(mount, source=volume.name)
+            elif mount.type == "bind":
+                mount_parsing.prepare_bind_source(mount)
+            resolved.append(mount)
+        return resolved
+
+    def _undo_create(self, container_id: str) -> None:
+        for volume in self.volumes.list():
+            if container_id in self.volumes.users(volume.name):
+                self.volumes.release(volume.name, container_id)
+        self.launcher.remove_rootfs(container_id)
+        self.store.delete(container_id)
+
+    # ---- start -------------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        container = self.get(ref)
+        live = self._live_for(container.id)
+        async with live.lock:
+            await self._start_locked(container, live)
+
+    async def _start_locked(self, container: Container, live: Live) -> None:
+        status = container.state.status
+        if status is Status.PAUSED:
+            raise errors.Conflict("cannot start a paused container, try unpause instead")
+        if status is Status.RUNNING:
+            raise errors.NotModified("container already started")
+        if status in (Status.REMOVING, Status.DEAD):
+            raise errors.Conflict(f"container {container.short_id} is marked for removal")
+        container.manually_stopped = False
+        try:
+            pid = await self.launcher.launch(container, self.volume_path)
+        except errors.RuntimeStartError as exc:
+            container.state.exit_code = {"not-found": 127, "not-executable": 126}.get(
+                exc.kind, 128
+            )
+            container.state.error = exc.message
+            self._save(container)
+            self._publish(container, "die", exitCode=str(container.state.exit_code))
+            if container.spec.auto_remove:
+                await self._finish_remove(container, remove_volumes=True)
+            raise
+        # Attaches that came before start get their stream now, before the first output.
+        pending, live.pending_attaches = live.pending_attaches, []
+        for attach in pending:
+            try:
+                conn = await shim.attach(
+                    self.launcher.state_dir(container.id),
+                    stdin=attach.stdin,
+                    stdout=attach.stdout,
+                    stderr=attach.stderr,
+                    close_stdin=attach.close_stdin,
+                )
+            except OSError as exc:
+                attach.connected.set_exception(exc)
+            else:
+                attach.connected.set_result(conn)
+        try:
+            await self.launcher.runtime_for(container).start(container.id)
+        except errors.DocklingError:
+            await self.launcher.teardown(container)
+            raise
+        container.state.move(Status.RUNNING)
+        container.state.pid = pid
+        container.state.exit_code = 0
+        container.state.error = ""
+        container.state.started_at = now_rfc3339()
+        container.state.finished_at = ZERO_TIME
+        self._save(container)
+        self._publish(container, "start")
+        self._watch(container)
+
+    def _watch(self, container: Container) -> None:
+        live = self._live_for(container.id)
+        live.watcher = asyncio.create_task(self._watch_exit(container))
+
+    async def _watch_exit(self, container: Container) -> None:
+        try:
+            status = await shim.wait_exit(self.launcher.state_dir(container.id))
+        except errors.DocklingError as exc:
+            log.error("lost the monitor of %s: %s", container.short_id, exc)
+            status = ExitStatus(255, now_rfc3339())
+        async with self._live_for(container.id).lock:
+            await self._handle_exit(container, status)
+
+    async def _handle_exit(
+        self, container: Container, status: ExitStatus, *, restore: bool = False
+    ) -> None:
+        live = self._live_for(container.id)
+        live.watcher = None
+        await self.launcher.teardown(container)
+        container.state.move(Status.EXITED)
+        container.state.pid = 0
+        container.state.exit_code = status.code
+        container.state.finished_at = status.finished_at
+        self._save(container)
+        self._publish(container, "die", exitCode=str(status.code))
+        live.notify_exit(status)
+        if container.spec.auto_remove and not restore:
+            await self._finish_remove(container, remove_volumes=True)
+            return
+        if self._should_restart(container):
+            self._schedule_restart(container)
+
+    def _should_restart(self, container: Container) -> bool:
+        policy = container.spec.restart_policy
+        if container.manually_stopped or self._live_for(container.id).stopping:
+            return False
+        if policy.name in ("always", "unless-stopped"):
+            return True
+        if policy.name == "on-failure" and container.state.exit_code != 0:
+            limit = policy.maximum_retry_count
+            return limit == 0 or container.restart_count < limit
+        return False
+
+    def _schedule_restart(self, container: Container) -> None:
+        live = self._live_for(container.id)
+        container.state.move(Status.RESTARTING)
+        self._save(container)
+        delay = min(RESTART_BACKOFF_START * (2 ** container.restart_count), RESTART_BACKOFF_MAX)
+
+        async def restart_later() -> None:
+            await asyncio.sleep(delay)
+            async with live.lock:
+                if container.state.status is not Status.RESTARTING:
+                    return
+                container.restart_count += 1
+                try:
+                    await self._start_locked(container, live)
+                except errors.DocklingError as exc:
+                    log.error("restart of %s failed: %s", container.short_id, exc)
+                    container.state.move(Status.EXITED)
+                    self._save(container)
+
+        live.restart_task = asyncio.create_task(restart_later())
+
+    # ---- stop / kill / restart ---------------------------------------------------------
+
+    async def stop(self, ref: str, *, timeout: int | None = None, signal: str = "") -> None:
+        container = self.get(ref)
+        live = self._live_for(container.id)
+        if container.state.status is Status.RESTARTING:
+            self._cancel_restart(container)
+            return
+        if not container.state.running:
+            raise errors.NotModified("container already stopped")
+        container.manually_stopped = True
+        self._save(container)
+        stop_signal = parse_signal(signal or container.spec.stop_signal, default=signals.SIGTERM)
+        if timeout is None:
+            timeout = container.spec.stop_timeout
+        if timeout is None:
+            timeout = DEFAULT_STOP_TIMEOUT
+        live.stopping = True
+        try:
+            exited = self._exit_future(container.id)
+            if container.state.status is Status.PAUSED:
+                await self.launcher.runtime_for(container).resume(container.id)
+            await self._signal(container, stop_signal)
+            try:
+                if timeout < 0:
+                    await asyncio.shield(exited)
+                else:
+                    await asyncio.wait_for(asyncio.shield(exited), timeout)
+            except TimeoutError:
+                await self._signal(container, signals.SIGKILL)
+                await asyncio.shield(exited)
+        finally:
+            live.stopping = False
+        self._publish(container, "stop")
+
+    def _cancel_restart(self, container: Container) -> None:
+        live = self._live_for(container.id)
+        if live.restart_task is not None:
+            live.restart_task.cancel()
+            live.restart_task = None
+        container.manually_stopped = True
+        container.state.move(Status.EXITED)
+        self._save(container)
+
+    def _exit_future(self, container_id: str) -> asyncio.Future[ExitStatus]:
+        fut: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
+        self._live_for(container_id).exit_waiters.append(fut)
+        return fut
+
+    async def _signal(self, container: Container, number: int) -> None:
+        self._publish(container, "kill", signal=str(number))
+        try:
+            await self.launcher.runtime_for(container).kill(container.id, number)
+        except errors.ContainerNotRunning:
+            pass  # it exited between our check and the signal: the watcher records it
+
+    async def kill(self, ref: str, *, signal: str = "") -> None:
+        container = self.get(ref)
+        number = parse_signal(signal, default=signals.SIGKILL)
+        if not container.state.running:
+            raise errors.ContainerNotRunning(f"Container {container.id} is not running")
+        if number in (signals.SIGKILL, signals.SIGTERM, signals.SIGINT):
+            container.manually_stopped = True
+            self._save(container)
+        await self._signal(container, number)
+        if number == signals.SIGKILL:
+            # Docker's kill returns once a SIGKILLed container is gone.
+            exited = self._exit_future(container.id)
+            if container.state.running:
+                await asyncio.wait_for(exited, 30)
+
+    async def restart(self, ref: str, *, timeout: int | None = None) -> None:
+        container = self.get(ref)
+        if container.state.running:
+            await self.stop(ref, timeout=timeout)
+        elif container.state.status is Status.RESTARTING:
+            self._cancel_restart(container)
+        await self.start(container.id)
+        self._publish(container, "restart")
+
+    async def pause(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self._live_for(container.id).lock:
+            if container.state.status is Status.PAUSED:
+                raise errors.Conflict(f"Container {container.id} is already paused")
+            if container.state.status is not Status.RUNNING:
+                raise errors.ContainerNotRunning(f"Container {container.id} is not running")
+            await self.launcher.runtime_for(container).pause(container.id)
+            container.state.move(Status.PAUSED)
+            self._save(container)
+        self._publish(container, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self._live_for(container.id).lock:
+            if container.state.status is not Status.PAUSED:
+                raise errors.Conflict(f"Container {container.id} is not paused")
+            await self.launcher.runtime_for(container).resume(container.id)
+            container.state.move(Status.RUNNING)
+            self._save(container)
+        self._publish(container, "unpause")
+
+    # ---- wait / remove / rename ---------------------------------------------------------
+
+    async def wait(self, ref: str, *, condition: str = "not-running") -> int:
+        container = self.get(ref)
+        live = self._live_for(container.id)
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise errors.InvalidParameter(f"invalid condition: {condition!r}")
+        if condition == "removed":
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            live.removed_waiters.append(fut)
+            exited = self._exit_future(container.id)
+            if not container.state.running and container.id not in self._containers:
+                return container.state.exit_code
+            await fut
+            return exited.result().code if exited.done() else container.state.exit_code
+        if condition in ("", "not-running") and not container.state.running and (
+            container.state.status is not Status.RESTARTING
+        ):
+            return container.state.exit_code
+        status = await self._exit_future(container.id)
+        return status.code
+
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        container = self.get(ref)
+        live = self._live_for(container.id)
+        if container.state.status is Status.RESTARTING:
+            self._cancel_restart(container)
+        if container.state.running:
+            if not force:
+                raise errors.ContainerRunning(
+                    f"cannot remove container \"/{container.name}\": container is running: "
+                    "stop the container before removing or force remove"
+                )
+            container.manually_stopped = True
+            live.stopping = True
+            exited = self._exit_future(container.id)
+            if container.state.status is Status.PAUSED:
+                await self.launcher.runtime_for(container).resume(container.id)
+            await self._signal(container, signals.SIGKILL)
+            await asyncio.wait_for(asyncio.shield(exited), 30)
+        if container.id not in self._containers:
+            return  # --rm removed it while we waited
+        async with live.lock:
+            await self._finish_remove(container, remove_volumes=volumes)
+
+    async def _finish_remove(self, container: Container, *, remove_volumes: bool) -> None:
+        if container.id not in self._containers and container.state.status is Status.DEAD:
+            return
+        container.state.move(Status.REMOVING)
+        self._save(container)
+        await self.launcher.teardown(container)
+        await asyncio.to_thread(self.launcher.remove_rootfs, container.id)
+        for mount in container.mounts:
+            if mount.type != "volume":
+                continue
+            try:
+                self.volumes.release(mount.source, container.id)
+                anonymous = len(mount.source) == 64 and mount.source not in container.spec.volumes
+                if remove_volumes and anonymous:
+                    self.volumes.remove(mount.source)
+            except errors.DocklingError as exc:
+                log.warning("volume %s of %s: %s", mount.source, container.short_id, exc)
+        await asyncio.to_thread(self.store.delete, container.id)
+        container.state.move(Status.DEAD)
+        self._containers.pop(container.id, None)
+        if self._names.get(container.name) == container.id:
+            del self._names[container.name]
+        self._index.remove(container.id)
+        self._publish(container, "destroy")
+        live = self._live.pop(container.id, None)
+        if live is not None:
+            live.notify_removed()
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        container = self.get(ref)
+        new_name = names.validate(new_name)
+        if new_name == container.name:
+            raise errors.InvalidParameter(
+                "Renaming a container with the same name as its current name"
+            )
+        if new_name in self._names:
+            raise errors.NameInUse(
+                f'Conflict. The container name "/{new_name}" is already in use by container '
+                f'"{self._names[new_name]}". You have to remove (or rename) that container to '
+                "be able to reuse that name."
+            )
+        old = container.name
+        del self._names[old]
+        container.name = new_name
+        self._names[new_name] = container.id
+        self._save(container)
+        self._publish(container, "rename", oldName=f"/{old}")
+
+    async def prune(self, *, until: float | None, labels: Mapping[str, str]) -> tuple[list[str], int]:
+        deleted: list[str] = []
+        reclaimed = 0
+        for container in list(self._containers.values()):
+            if container.state.running or container.state.status is Status.RESTARTING:
+                continue
+            if until is not None and _created_ts(container.created) > until:
+                continue
+            if any(container.spec.labels.get(k) != v for k, v in labels.items() if v):
+                continue
+            if any(k not in container.spec.labels for k in labels):
+                continue
+            reclaimed += self.launcher.rootfs_usage(container.id)
+            await self.remove(container.id)
+            deleted.append(container.id)
+        return deleted, reclaimed
+
+    # ---- attach ------------------------------------------------------------------------
+
+    async def open_attach(
+        self, ref: str, *, stdin: bool, stdout: bool, stderr: bool
+    ) -> tuple[Container, asyncio.StreamReader, asyncio.StreamWriter]:
+        """Connect to the container's streams, waiting for its start if it has not run yet."""
+        container = self.get(ref)
+        close_stdin = stdin and container.spec.stdin_once and not container.spec.tty
+        stdin = stdin and container.spec.open_stdin
+        if container.state.running:
+            reader, writer = await shim.attach(
+                self.launcher.state_dir(container.id),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                close_stdin=close_stdin,
+            )
+        else:
+            fut: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._live_for(container.id).pending_attaches.append(
+                PendingAttach(stdin, stdout, stderr, close_stdin, fut)
+            )
+            reader, writer = await fut
+        self._publish(container, "attach")
+        return container, reader, writer
+
+    async def resize(self, ref: str, *, height: int, width: int) -> None:
+        container = self.get(ref)
+        if not container.state.running:
+            raise errors.ContainerNotRunning(f"Container {container.id} is not running")
+        await shim.resize(self.launcher.state_dir(container.id), height, width)
+
+    def volume_path(self, name: str) -> str:
+        return self.volumes.get(name).mountpoint
+
+
+def _created_ts(created: str) -> float:
+    try:
+        return datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()
+
+
+def image_defaults(config: Mapping[str, Any]) -> ImageDefaults:
+    inner = config.get("config") or {}
+    cmd = inner.get("Cmd")
+    entrypoint = inner.get("Entrypoint")
+    return ImageDefaults(
+        env=tuple(inner.get("Env") or ()),
+        cmd=tuple(cmd) if cmd else None,
+        entrypoint=tuple(entrypoint) if entrypoint else None,
+        working_dir=inner.get("WorkingDir") or "",
+        user=inner.get("User") or "",
+        volumes=tuple(sorted((inner.get("Volumes") or {}).keys())),
+        stop_signal=inner.get("StopSignal") or "",
+        labels=dict(inner.get("Labels") or {}),
+    )
+
+
+def merge_env(base: tuple[str, ...], override: tuple[str, ...]) -> list[str]:
+    merged: dict[str, str] = {}
+    for entry in (*base, *override):
+        key = entry.split("=", 1)[0]
+        merged[key] = entry
+    return list(merged.values())
+
+
+def merge_process(spec: ContainerSpec, image: ImageDefaults) -> Process:
+    """Docker's rules: a new entrypoint drops the image's Cmd; Cmd replaces the image's."""
+    if spec.entrypoint is not None:
+        entrypoint = list(spec.entrypoint)
+        cmd = list(spec.cmd or ())
+    else:
+        entrypoint = list(image.entrypoint or ())
+        cmd = list(spec.cmd if spec.cmd is not None else (image.cmd or ()))
+    args = entrypoint + cmd
+    if not args or not args[0]:
+        raise errors.InvalidParameter("No command specified")
+    return Process(
+        path=args[0],
+        args=args[1:],
+        env=merge_env(image.env, spec.env),
+        cwd=spec.working_dir or image.working_dir or "/",
+        user=spec.user or image.user,
+    )
