@@ -21,7 +21,7 @@ from dockling import errors
 from dockling.containers import mounts as mount_parsing
 from dockling.containers.model import Container
 from dockling.mount import Mount
-from dockling.runtime import ocispec, shim
+from dockling.runtime import ocispec, seccomp, shim
 from dockling.runtime.cgroups import remove_cgroups
 from dockling.runtime.runc import OciRuntime
 from dockling.runtime.users import resolve_user
@@ -144,6 +144,8 @@ class Launcher:
         runtime_mounts: list[Mount] = list(files)
         runtime_mounts += mount_parsing.to_runtime_mounts(container.mounts, volume_path)
         netns = None
+        profile_path = ocispec.seccomp_profile_path(spec)
+        profile = seccomp.load_profile(profile_path) if profile_path else None
         config = ocispec.build_spec(
             container_id=container.id,
             spec=spec,
@@ -154,6 +156,7 @@ class Launcher:
             netns_path=netns,
             cgroup_parent=CGROUP_PARENT,
             nofile_limit=resource.getrlimit(resource.RLIMIT_NOFILE),
+            seccomp_profile=profile,
         )
         tmp = bundle / "config.json.tmp"
         tmp.write_text(json.dumps(config))

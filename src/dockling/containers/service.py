@@ -23,7 +23,7 @@ from dockling.containers import mounts as mount_parsing, names
 from dockling.containers.launcher import Launcher
 from dockling.containers.live import Live, PendingAttach
 from dockling.containers.model import ZERO_TIME, Container, Process, Status
-from dockling.containers.spec import ContainerSpec, ImageDefaults
+from dockling.containers.spec import ContainerSpec, ImageDefaults, MountSpec
 from dockling.containers.store import ContainerStore
 from dockling.events.bus import EventBus
 from dockling.ids import PrefixIndex, generate_id
@@ -148,6 +148,7 @@ class ContainerService:
                 policy in ("always", "unless-stopped")
             ):
                 to_restart.append(container)
+        await asyncio.to_thread(self.volumes.reconcile, list(self._containers))
         for container in to_restart:
             try:
                 await self.start(container.id)
@@ -181,7 +182,9 @@ class ContainerService:
         # Reserve the name before the first await that can interleave with another create.
         self._names[name] = container_id
         try:
-            specs = mount_parsing.merge_image_volumes(spec.mounts, defaults.volumes)
+            specs = mount_parsing.merge_image_volumes(
+                spec.mounts, (*spec.volumes, *defaults.volumes)
+            )
             spec = replace(spec, stop_signal=spec.stop_signal or defaults.stop_signal)
             container = Container(
                 id=container_id,
@@ -232,15 +235,17 @@ class ContainerService:
                 f"network mode {spec.network_mode!r} is not supported yet: use none or host"
             )
 
-    def _attach_volumes(self, container: Container, specs: tuple[Any, ...]) -> list[Any]:
+    def _attach_volumes(
+        self, container: Container, specs: tuple[MountSpec, ...]
+    ) -> list[MountSpec]:
+        """Create named volumes on demand, name anonymous ones, take a hold on each."""
+        mount_parsing.prepare_bind_sources(specs)
         resolved = []
         for mount in specs:
             if mount.type == "volume":
-                volume = self.volumes.create(mount.source or None, labels={}, options={})
+                volume = self.volumes.create(mount.source or None)
                 self.volumes.acquire(volume.name, container.id)
                 mount = replace(mount, source=volume.name)
-            elif mount.type == "bind":
-                mount_parsing.prepare_bind_source(mount)
             resolved.append(mount)
         return resolved
 
@@ -533,8 +538,7 @@ class ContainerService:
                 continue
             try:
                 self.volumes.release(mount.source, container.id)
-                anonymous = len(mount.source) == 64 and mount.source not in container.spec.volumes
-                if remove_volumes and anonymous:
+                if remove_volumes and self.volumes.get(mount.source).anonymous:
                     self.volumes.remove(mount.source)
             except errors.DocklingError as exc:
                 log.warning("volume %s of %s: %s", mount.source, container.short_id, exc)

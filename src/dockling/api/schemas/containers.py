@@ -62,11 +62,10 @@ def spec_from_create(body: Mapping[str, Any]) -> ContainerSpec:
         raise errors.InvalidParameter("invalid value for --memory: must not be negative")
     if resources.nano_cpus < 0:
         raise errors.InvalidParameter("invalid value for --cpus: range of CPUs must be positive")
-    mounts = mount_parsing.parse_all(
-        binds=host.get("Binds") or [],
-        mounts=host.get("Mounts") or [],
+    mounts = mount_parsing.parse_host_mounts(
+        binds=host.get("Binds") or (),
+        mounts=host.get("Mounts") or (),
         tmpfs=host.get("Tmpfs") or {},
-        volumes=body.get("Volumes") or {},
     )
     log_config = host.get("LogConfig") or {}
     log_type = log_config.get("Type") or "json-file"
@@ -93,7 +92,7 @@ def spec_from_create(body: Mapping[str, Any]) -> ContainerSpec:
         attach_stderr=bool(body.get("AttachStderr", True)),
         stop_signal=body.get("StopSignal") or "",
         stop_timeout=int(stop_timeout) if stop_timeout is not None else None,
-        volumes=tuple(sorted((body.get("Volumes") or {}).keys())),
+        volumes=mount_parsing.parse_config_volumes(sorted((body.get("Volumes") or {}).keys())),
         mounts=mounts,
         privileged=bool(host.get("Privileged")),
         cap_add=_strs(host.get("CapAdd"), "CapAdd"),
