@@ -315,6 +315,9 @@ class HttpServer:
                 if aclose is not None:
                     await aclose()
             return keep_alive
+        # A body sent with the hijack request is not stdin: consume it first.
+        if request._body is None and request.body_length:
+            await request.body()
         upgrade = request.headers.get("upgrade", "").lower() == "tcp"
         if upgrade:
             self._write_head(

@@ -80,7 +80,7 @@ class ContainerService:
         self._containers: dict[str, Container] = {}
         self._live: dict[str, Live] = {}
         self._names: dict[str, str] = {}
-        self._index = PrefixIndex()
+        self._index = PrefixIndex(errors.ContainerNotFound)
 
     # ---- lookup -------------------------------------------------------------------------
 
@@ -93,10 +93,7 @@ class ContainerService:
             return self._containers[by_name]
         if not ref:
             raise errors.ContainerNotFound(ref)
-        try:
-            return self._containers[self._index.get(ref)]
-        except errors.NotFound:
-            raise errors.ContainerNotFound(ref) from None
+        return self._containers[self._index.get(ref)]
 
     def list(self) -> list[Container]:
         return sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
@@ -140,6 +137,11 @@ class ContainerService:
                 await self._handle_exit(container, exit_status, restore=True)
             elif status is Status.RESTARTING:
                 to_restart.append(container)
+            elif status is Status.CREATED and shim.shim_alive(
+                self.launcher.state_dir(container.id)
+            ):
+                # The daemon died between `runc create` and `runc start`.
+                await self.launcher.teardown(container)
             elif status is Status.REMOVING:
                 await self._finish_remove(container, remove_volumes=False)
         for container in self._containers.values():
@@ -285,24 +287,10 @@ class ContainerService:
             if container.spec.auto_remove:
                 await self._finish_remove(container, remove_volumes=True)
             raise
-        # Attaches that came before start get their stream now, before the first output.
-        pending, live.pending_attaches = live.pending_attaches, []
-        for attach in pending:
-            try:
-                conn = await shim.attach(
-                    self.launcher.state_dir(container.id),
-                    stdin=attach.stdin,
-                    stdout=attach.stdout,
-                    stderr=attach.stderr,
-                    close_stdin=attach.close_stdin,
-                )
-            except OSError as exc:
-                attach.connected.set_exception(exc)
-            else:
-                attach.connected.set_result(conn)
         try:
+            await self._connect_pending_attaches(container, live)
             await self.launcher.runtime_for(container).start(container.id)
-        except errors.DocklingError:
+        except BaseException:
             await self.launcher.teardown(container)
             raise
         container.state.move(Status.RUNNING)
@@ -314,6 +302,27 @@ class ContainerService:
         self._save(container)
         self._publish(container, "start")
         self._watch(container)
+
+    async def _connect_pending_attaches(self, container: Container, live: Live) -> None:
+        """Attaches that came before start get their stream now, before the first output."""
+        pending, live.pending_attaches = live.pending_attaches, []
+        for attach in pending:
+            try:
+                conn = await shim.attach(
+                    self.launcher.state_dir(container.id),
+                    stdin=attach.stdin,
+                    stdout=attach.stdout,
+                    stderr=attach.stderr,
+                    close_stdin=attach.close_stdin,
+                )
+            except OSError as exc:
+                if not attach.connected.done():
+                    attach.connected.set_exception(exc)
+            else:
+                if attach.connected.done():
+                    conn[1].close()  # the attaching client went away meanwhile
+                else:
+                    attach.connected.set_result(conn)
 
     def _watch(self, container: Container) -> None:
         live = self._live_for(container.id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -183,23 +182,11 @@ class ContainerRoutes:
         )
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            attach_task = asyncio.ensure_future(
-                self.svc.open_attach(container.id, stdin=stdin, stdout=stdout, stderr=stderr)
+            # A client without stdin half-closes its side at once: that is not a hang-up,
+            # so the attach waits for the start regardless.
+            _c, shim_reader, shim_writer = await self.svc.open_attach(
+                container.id, stdin=stdin, stdout=stdout, stderr=stderr
             )
-            # The client may hang up before the container starts: stop waiting then.
-            closed = asyncio.ensure_future(_client_gone(reader)) if not stdin else None
-            try:
-                if closed is not None:
-                    done, _ = await asyncio.wait(
-                        {attach_task, closed}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if attach_task not in done:
-                        attach_task.cancel()
-                        return
-                _c, shim_reader, shim_writer = await attach_task
-            finally:
-                if closed is not None:
-                    closed.cancel()
             detached = await streams.pump(
                 reader,
                 writer,
@@ -328,12 +315,6 @@ class ContainerRoutes:
 async def _aiter(items: Any) -> AsyncIterator[Any]:
     for item in items:
         yield item
-
-
-async def _client_gone(reader: asyncio.StreamReader) -> None:
-    with contextlib.suppress(ConnectionError):
-        while await reader.read(4096):
-            pass
 
 
 def _sample(container: Container, cgroup: str) -> dict[str, Any]:

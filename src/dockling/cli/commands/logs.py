@@ -1,0 +1,83 @@
+"""`dockling logs`: fetch (and follow) a container's output."""
+
+from __future__ import annotations
+
+import sys
+
+from dockling.cli.context import Context
+from dockling.cli.flags import FlagSet
+from dockling.client.multiplex import MULTIPLEXED_CONTENT_TYPE, STDERR, FrameSplitter
+
+
+def cmd_logs(ctx: Context, args: list[str], display: str) -> int:
+    fs = FlagSet(
+        display, "[OPTIONS] CONTAINER", "Fetch the logs of a container", min_args=1, exact_args=True
+    )
+    fs.bool("details", None, "Show extra details provided to logs")
+    fs.bool("follow", "f", "Follow log output")
+    fs.value("since", None, "Show logs since timestamp or relative (e.g. 42m)")
+    fs.value(
+        "tail",
+        "n",
+        'Number of lines to show from the end of the logs (default "all")',
+        default="all",
+    )
+    fs.bool("timestamps", "t", "Show timestamps")
+    fs.value("until", None, "Show logs before a timestamp or relative (e.g. 42m)")
+    values, (ref,) = fs.parse(args)
+    client = ctx.client
+    info = client.inspect_container(ref)
+    tty = bool((info.get("Config") or {}).get("Tty"))
+    resp = client.logs(
+        info.get("Id", ref),
+        {
+            "stdout": True,
+            "stderr": True,
+            "follow": bool(values["follow"]) or None,
+            "tail": values["tail"],
+            "timestamps": bool(values["timestamps"]) or None,
+            "since": _time_arg(values["since"]),
+            "until": _time_arg(values["until"]),
+            "details": bool(values["details"]) or None,
+        },
+    )
+    content_type = resp.getheader("Content-Type") or ""
+    if content_type.startswith("application/vnd.docker."):
+        multiplexed = content_type.startswith(MULTIPLEXED_CONTENT_TYPE)
+    else:
+        multiplexed = not tty
+    out = sys.stdout.buffer
+    err = sys.stderr.buffer
+    splitter = FrameSplitter()
+    try:
+        while True:
+            data = resp.read1(65536)
+            if not data:
+                break
+            if not multiplexed:
+                out.write(data)
+                out.flush()
+                continue
+            for kind, payload in splitter.feed(data):
+                target = err if kind == STDERR else out
+                target.write(payload)
+                target.flush()
+    finally:
+        resp.close()
+    return 0
+
+
+def _time_arg(value: str | None) -> str | None:
+    """Relative durations ("42m", "10s", "1h") become unix seconds; others pass through."""
+    if not value:
+        return None
+    import time
+
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = value[:-1], value[-1:]
+    if unit in units:
+        try:
+            return str(int(time.time() - float(number) * units[unit]))
+        except ValueError:
+            return value
+    return value

@@ -1,0 +1,426 @@
+"""A subset of Go's text/template, enough for docker's `--format` strings.
+
+Supported: text, `{{pipeline}}`, field chains (`.State.Status`, `.`), method calls
+with arguments (`.Label "k"`), functions (json, join, split, upper, lower, title,
+index, len, printf, print, println, pad, truncate, eq, ne, not, and, or), `|`
+pipes, parentheses, `{{if}}/{{else}}/{{end}}`, `{{range}}`, `{{with}}`, and `{{-`
+`-}}` whitespace trimming.  Values print like Go: maps as `map[k:v]`, lists as
+`[a b]`, missing values as `<no value>`.
+"""
+
+from __future__ import annotations
+
+import json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+
+class TemplateError(Exception):
+    """The format string does not parse or cannot be executed against the data."""
+
+
+# -- values as Go prints them -----------------------------------------------------------
+
+
+def go_str(value: Any) -> str:
+    """The text Go's fmt prints for `value` (as text/template does)."""
+    if value is None:
+        return "<no value>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}" if value != int(value) or abs(value) >= 1e21 else str(int(value))
+    if isinstance(value, dict):
+        items = " ".join(f"{k}:{go_str_inner(v)}" for k, v in sorted(value.items()))
+        return f"map[{items}]"
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(go_str_inner(v) for v in value) + "]"
+    return str(value)
+
+
+def go_str_inner(value: Any) -> str:
+    # Nil values inside containers print as <nil>, not <no value>.
+    return "<nil>" if value is None else go_str(value)
+
+
+def to_json_value(value: Any) -> Any:
+    """Plain JSON data for `value`; context objects expose `template_json()`."""
+    hook = getattr(value, "template_json", None)
+    if callable(hook):
+        return hook()
+    return value
+
+
+def go_json(value: Any) -> str:
+    """json.Marshal's text: compact, with <, >, & escaped as Go does."""
+    text = json.dumps(to_json_value(value), separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def truthy(value: Any) -> bool:
+    """Go's notion of a non-empty value for if/with/and/or/not."""
+    if value is None:
+        return False
+    if isinstance(value, bool | int | float | str | list | tuple | dict):
+        return bool(value)
+    return True
+
+
+def _printf(fmt: str, *args: Any) -> str:
+    out: list[str] = []
+    i = 0
+    arg_iter = iter(args)
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "%" and i + 1 < len(fmt):
+            spec = ""
+            i += 1
+            while i < len(fmt) and fmt[i] in "-+ 0#.123456789":
+                spec += fmt[i]
+                i += 1
+            verb = fmt[i] if i < len(fmt) else "v"
+            i += 1
+            if verb == "%":
+                out.append("%")
+                continue
+            arg = next(arg_iter, None)
+            if verb in "sv":
+                out.append(("%" + spec + "s") % go_str(arg))
+            elif verb == "q":
+                out.append(json.dumps(go_str(arg)))
+            elif verb in "dxXof" and isinstance(arg, int | float):
+                out.append(("%" + spec + verb) % arg)
+            else:
+                out.append(go_str(arg))
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "json": go_json,
+    "join": lambda items, sep: sep.join(go_str(v) for v in (items or [])),
+    "split": lambda text, sep: str(text).split(sep),
+    "upper": lambda text: go_str(text).upper(),
+    "lower": lambda text: go_str(text).lower(),
+    "title": lambda text: go_str(text).title(),
+    "len": lambda v: len(v) if v is not None else 0,
+    "index": lambda v, *keys: _index(v, keys),
+    "printf": _printf,
+    "print": lambda *a: "".join(go_str(v) for v in a),
+    "println": lambda *a: " ".join(go_str(v) for v in a) + "\n",
+    "pad": lambda text, left, right: " " * int(left) + go_str(text) + " " * int(right),
+    "truncate": lambda text, n: go_str(text)[: int(n)],
+    "eq": lambda a, *bs: any(a == b for b in bs),
+    "ne": lambda a, b: a != b,
+    "not": lambda v: not truthy(v),
+    "and": lambda *a: next((v for v in a if not truthy(v)), a[-1] if a else None),
+    "or": lambda *a: next((v for v in a if truthy(v)), a[-1] if a else None),
+}
+
+
+def _index(value: Any, keys: tuple[Any, ...]) -> Any:
+    for key in keys:
+        if isinstance(value, dict):
+            value = value.get(key)
+        elif isinstance(value, list | tuple):
+            value = value[int(key)]
+        else:
+            raise TemplateError(f"can't index item of type {type(value).__name__}")
+    return value
+
+
+# -- parsing ----------------------------------------------------------------------------
+
+
+class Field:
+    """`.A.B` (names ["A", "B"]); no names means "." itself."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+
+class Literal:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class Ident:
+    """A function name."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class Pipeline:
+    """Commands joined by `|`; each command is a list of Field/Literal/Ident/Pipeline."""
+
+    __slots__ = ("commands",)
+
+    def __init__(self, commands: list[list[Any]]) -> None:
+        self.commands = commands
+
+
+class Block:
+    """`if`, `range` or `with` with its body and else-body."""
+
+    __slots__ = ("body", "else_body", "kind", "pipeline")
+
+    def __init__(self, kind: str, pipeline: Pipeline) -> None:
+        self.kind = kind
+        self.pipeline = pipeline
+        self.body: list[Any] = []
+        self.else_body: list[Any] = []
+
+
+def _tokenize_action(text: str) -> list[str]:
+    tokens: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+        elif ch in "|()":
+            tokens.append(ch)
+            i += 1
+        elif ch == '"':
+            j = i + 1
+            while j < len(text) and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            if j >= len(text):
+                raise TemplateError("unterminated quoted string")
+            tokens.append(text[i : j + 1])
+            i = j + 1
+        elif ch == "`":
+            j = text.find("`", i + 1)
+            if j < 0:
+                raise TemplateError("unterminated raw quoted string")
+            tokens.append(text[i : j + 1])
+            i = j + 1
+        else:
+            j = i
+            while j < len(text) and not text[j].isspace() and text[j] not in "|()":
+                j += 1
+            tokens.append(text[i:j])
+            i = j
+    return tokens
+
+
+def _parse_pipeline(
+    tokens: list[str], pos: int = 0, until: str | None = None
+) -> tuple[Pipeline, int]:
+    commands: list[list[Any]] = [[]]
+    while pos < len(tokens):
+        tok = tokens[pos]
+        if tok == until:
+            return Pipeline(commands), pos + 1
+        pos += 1
+        if tok == "|":
+            commands.append([])
+        elif tok == "(":
+            sub, pos = _parse_pipeline(tokens, pos, ")")
+            commands[-1].append(sub)
+        elif tok.startswith('"'):
+            commands[-1].append(Literal(json.loads(tok)))
+        elif tok.startswith("`"):
+            commands[-1].append(Literal(tok[1:-1]))
+        elif tok.startswith((".", "$")):
+            names = [n for n in tok.lstrip("$").split(".") if n]
+            commands[-1].append(Field(names))
+        elif tok in ("true", "false"):
+            commands[-1].append(Literal(tok == "true"))
+        elif tok == "nil":
+            commands[-1].append(Literal(None))
+        elif tok.lstrip("-").replace(".", "", 1).isdigit():
+            commands[-1].append(Literal(float(tok) if "." in tok else int(tok)))
+        else:
+            commands[-1].append(Ident(tok))
+    if until is not None:
+        raise TemplateError("unclosed left paren")
+    if any(not c for c in commands):
+        raise TemplateError("missing value for command")
+    return Pipeline(commands), pos
+
+
+def parse(source: str) -> list[Any]:
+    """The template as a tree of text strings, Pipelines and Blocks."""
+    root: list[Any] = []
+    # (block, in_else, closes_parent): an `else if` block ends with its parent's {{end}}.
+    stack: list[tuple[Block, bool, bool]] = []
+
+    def current() -> list[Any]:
+        if not stack:
+            return root
+        block, in_else, _ = stack[-1]
+        return block.else_body if in_else else block.body
+
+    pos = 0
+    while True:
+        start = source.find("{{", pos)
+        if start < 0:
+            current().append(source[pos:])
+            break
+        text = source[pos:start]
+        end = source.find("}}", start)
+        if end < 0:
+            raise TemplateError("unclosed action")
+        inner = source[start + 2 : end]
+        pos = end + 2
+        if inner.startswith("-") and inner[1:2].isspace():
+            text = text.rstrip()
+            inner = inner[1:]
+        if inner.endswith("-") and inner[-2:-1].isspace():
+            inner = inner[:-1]
+            rest = source[pos:]
+            pos += len(rest) - len(rest.lstrip())
+        if text:
+            current().append(text)
+        inner = inner.strip()
+        if inner.startswith("/*"):
+            continue
+        tokens = _tokenize_action(inner)
+        if not tokens:
+            raise TemplateError("missing value for command")
+        head = tokens[0]
+        if head in ("if", "range", "with"):
+            pipe, _ = _parse_pipeline(tokens[1:])
+            block = Block(head, pipe)
+            current().append(block)
+            stack.append((block, False, False))
+        elif head == "else":
+            if not stack:
+                raise TemplateError("unexpected {{else}}")
+            block, _, closes_parent = stack.pop()
+            stack.append((block, True, closes_parent))
+            if len(tokens) > 1 and tokens[1] == "if":
+                pipe, _ = _parse_pipeline(tokens[2:])
+                nested = Block("if", pipe)
+                block.else_body.append(nested)
+                stack.append((nested, False, True))
+        elif head == "end":
+            if not stack:
+                raise TemplateError("unexpected {{end}}")
+            _, _, closes_parent = stack.pop()
+            while closes_parent:
+                _, _, closes_parent = stack.pop()
+        else:
+            pipe, _ = _parse_pipeline(tokens)
+            current().append(pipe)
+    if stack:
+        raise TemplateError("unexpected EOF")
+    return root
+
+
+# -- execution --------------------------------------------------------------------------
+
+
+def _lookup(value: Any, name: str) -> Any:
+    if isinstance(value, dict):
+        return value.get(name)
+    getter = getattr(value, "template_field", None)
+    if callable(getter):
+        return getter(name)
+    if value is None:
+        raise TemplateError(f"nil pointer evaluating .{name}")
+    raise TemplateError(f"can't evaluate field {name} in type {type(value).__name__}")
+
+
+class Template:
+    """A parsed template; `render(data)` executes it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.tree = parse(source)
+
+    def render(self, data: Any) -> str:
+        out: list[str] = []
+        self._run(self.tree, data, data, out)
+        return "".join(out)
+
+    def _run(self, nodes: list[Any], dot: Any, root: Any, out: list[str]) -> None:
+        for node in nodes:
+            if isinstance(node, str):
+                out.append(node)
+            elif isinstance(node, Pipeline):
+                out.append(go_str(self._pipeline(node, dot, root)))
+            elif isinstance(node, Block):
+                value = self._pipeline(node.pipeline, dot, root)
+                if node.kind == "if":
+                    self._run(node.body if truthy(value) else node.else_body, dot, root, out)
+                elif node.kind == "with":
+                    if truthy(value):
+                        self._run(node.body, value, root, out)
+                    else:
+                        self._run(node.else_body, dot, root, out)
+                else:
+                    items: list[Any]
+                    if isinstance(value, dict):
+                        items = [value[k] for k in sorted(value)]
+                    elif value is None:
+                        items = []
+                    else:
+                        items = list(value)
+                    if not items:
+                        self._run(node.else_body, dot, root, out)
+                    for item in items:
+                        self._run(node.body, item, root, out)
+
+    def _pipeline(self, pipe: Pipeline, dot: Any, root: Any) -> Any:
+        value: Any = None
+        for index, command in enumerate(pipe.commands):
+            piped = [value] if index > 0 else []
+            value = self._command(command, dot, root, piped)
+        return value
+
+    def _arg(self, node: Any, dot: Any, root: Any) -> Any:
+        if isinstance(node, Literal):
+            return node.value
+        if isinstance(node, Field):
+            return self._field(node, dot)
+        if isinstance(node, Pipeline):
+            return self._pipeline(node, dot, root)
+        if isinstance(node, Ident):
+            return self._call(node.name, [])
+        raise TemplateError("bad argument")
+
+    def _field(self, node: Field, dot: Any) -> Any:
+        value = dot
+        for name in node.names:
+            value = _lookup(value, name)
+        return value
+
+    def _call(self, name: str, args: list[Any]) -> Any:
+        func = FUNCTIONS.get(name)
+        if func is None:
+            raise TemplateError(f'function "{name}" not defined')
+        try:
+            return func(*args)
+        except TypeError as exc:
+            raise TemplateError(f"error calling {name}: {exc}") from None
+
+    def _command(self, command: list[Any], dot: Any, root: Any, piped: list[Any]) -> Any:
+        head = command[0]
+        rest = [self._arg(a, dot, root) for a in command[1:]] + piped
+        if isinstance(head, Ident):
+            return self._call(head.name, rest)
+        value = self._arg(head, dot, root)
+        if callable(value):
+            return value(*rest)
+        if rest:
+            raise TemplateError("can't give argument to non-function")
+        return value
+
+
+def render(source: str, data: Any) -> str:
+    """Parse and execute `source` against `data` in one go."""
+    return Template(source).render(data)

@@ -1,0 +1,193 @@
+"""The dockling CLI as a user types it, against a real docklingd (fixture `daemon`)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.runc
+
+
+def dl(
+    daemon: Any, *args: str, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["dockling", *args],
+        capture_output=True,
+        text=True,
+        env=daemon.env,
+        input=input,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cleanup(daemon: Any) -> Iterator[list[str]]:
+    """Containers named or created by a test, force-removed at its end."""
+    refs: list[str] = []
+    yield refs
+    for ref in refs:
+        dl(daemon, "rm", "-f", ref)
+
+
+def run_detached(daemon: Any, cleanup: list[str], *args: str) -> str:
+    out = dl(daemon, "run", "-d", *args)
+    assert out.returncode == 0, out.stderr
+    cid = out.stdout.strip()
+    assert len(cid) == 64
+    cleanup.append(cid)
+    return cid
+
+
+def test_run_d_ps_exec_logs_stop_rm(daemon: Any, cleanup: list[str]) -> None:
+    cid = run_detached(
+        daemon, cleanup, "--name", "e2e-web", daemon.image, "sh", "-c", "echo hello; sleep 300"
+    )
+    ps = dl(daemon, "ps")
+    assert ps.returncode == 0, ps.stderr
+    lines = ps.stdout.splitlines()
+    assert lines[0].split() == [
+        "CONTAINER",
+        "ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
+    row = next(line for line in lines if line.startswith(cid[:12]))
+    assert row.endswith("e2e-web")
+    assert "Up " in row
+
+    quiet = dl(daemon, "ps", "-q")
+    assert cid[:12] in quiet.stdout.split()
+
+    fmt = dl(daemon, "ps", "-a", "--format", "{{.Names}} {{.State}} {{.ID}}")
+    assert f"e2e-web running {cid[:12]}" in fmt.stdout.splitlines()
+
+    ex = dl(daemon, "exec", "e2e-web", "sh", "-c", "echo from-exec; exit 4")
+    assert ex.stdout == "from-exec\n"
+    assert ex.returncode == 4
+
+    for _ in range(50):
+        logs = dl(daemon, "logs", "e2e-web")
+        if logs.stdout:
+            break
+        time.sleep(0.1)
+    assert logs.stdout == "hello\n"
+
+    inspect = dl(daemon, "inspect", "-f", "{{.State.Status}} {{.Name}}", "e2e-web")
+    assert inspect.stdout.strip() == "running /e2e-web"
+
+    stop = dl(daemon, "stop", "-t", "1", "e2e-web")
+    assert (stop.returncode, stop.stdout) == (0, "e2e-web\n")
+    exited = dl(daemon, "ps", "-a", "--filter", "name=e2e-web", "--format", "{{.State}}")
+    assert exited.stdout.strip() == "exited"
+    rm = dl(daemon, "rm", "e2e-web")
+    assert (rm.returncode, rm.stdout) == (0, "e2e-web\n")
+
+
+def test_rm_running_container_needs_force(daemon: Any, cleanup: list[str]) -> None:
+    cid = run_detached(daemon, cleanup, daemon.image, "sleep", "300")
+    rm = dl(daemon, "rm", cid[:12])
+    assert rm.returncode == 1
+    assert rm.stderr.startswith("Error response from daemon: ")
+    assert "stop" in rm.stderr or "force" in rm.stderr
+    forced = dl(daemon, "rm", "-f", cid[:12])
+    assert (forced.returncode, forced.stdout) == (0, cid[:12] + "\n")
+
+
+def test_unknown_container(daemon: Any) -> None:
+    for verb in (["stop"], ["rm"], ["logs"], ["kill"]):
+        out = dl(daemon, *verb, "nope")
+        assert out.returncode == 1, verb
+        assert out.stderr.strip() == "Error response from daemon: No such container: nope", verb
+
+
+def test_run_exit_codes(daemon: Any) -> None:
+    ok = dl(daemon, "run", "--rm", daemon.image, "echo", "hi")
+    assert (ok.returncode, ok.stdout) == (0, "hi\n")
+    three = dl(daemon, "run", "--rm", daemon.image, "sh", "-c", "exit 3")
+    assert three.returncode == 3
+    missing = dl(daemon, "run", "--rm", daemon.image, "no-such-command")
+    assert missing.returncode == 127, missing.stderr
+    assert missing.stderr.startswith("dockling: Error response from daemon: ")
+
+
+def test_run_splits_stdout_and_stderr(daemon: Any) -> None:
+    out = dl(daemon, "run", "--rm", daemon.image, "sh", "-c", "echo out; echo err >&2")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "out\n", "err\n")
+
+
+def test_run_interactive_stdin(daemon: Any) -> None:
+    out = dl(daemon, "run", "--rm", "-i", daemon.image, "cat", input="through stdin\n")
+    assert (out.returncode, out.stdout) == (0, "through stdin\n")
+
+
+def test_run_missing_image(daemon: Any) -> None:
+    out = dl(daemon, "run", "--rm", "no-such-image-here:v9", "true")
+    assert out.returncode == 125
+    assert "Unable to find image 'no-such-image-here:v9' locally" in out.stderr
+
+
+def test_run_rejects_bad_memory(daemon: Any) -> None:
+    out = dl(daemon, "run", "--memory", "12zz", daemon.image)
+    assert out.returncode == 125
+    assert out.stderr.startswith('invalid argument "12zz" for "-m, --memory" flag')
+
+
+def test_create_start_wait(daemon: Any, cleanup: list[str]) -> None:
+    created = dl(daemon, "create", daemon.image, "sh", "-c", "exit 5")
+    assert created.returncode == 0, created.stderr
+    cid = created.stdout.strip()
+    cleanup.append(cid)
+    assert dl(daemon, "start", cid).stdout == cid + "\n"
+    waited = dl(daemon, "wait", cid)
+    assert waited.stdout == "5\n"
+    state = dl(daemon, "container", "inspect", "-f", "{{.State.ExitCode}}", cid)
+    assert state.stdout.strip() == "5"
+
+
+def test_images_and_inspect(daemon: Any) -> None:
+    images = dl(daemon, "images")
+    assert images.returncode == 0, images.stderr
+    assert images.stdout.splitlines()[0].split() == [
+        "REPOSITORY",
+        "TAG",
+        "IMAGE",
+        "ID",
+        "CREATED",
+        "SIZE",
+    ]
+    repo, tag = daemon.image.split(":")
+    assert any(line.split()[:2] == [repo, tag] for line in images.stdout.splitlines()[1:])
+    missing = dl(daemon, "inspect", "nope-nothing")
+    assert missing.returncode == 1
+    assert missing.stdout.strip() == "[]"
+    assert missing.stderr.strip() == "Error: No such object: nope-nothing"
+
+
+def test_volume_lifecycle(daemon: Any) -> None:
+    name = "e2e-cli-vol"
+    created = dl(daemon, "volume", "create", name)
+    assert (created.returncode, created.stdout) == (0, name + "\n"), created.stderr
+    try:
+        listed = dl(daemon, "volume", "ls", "-q")
+        assert name in listed.stdout.split()
+        inspected = dl(daemon, "volume", "inspect", "-f", "{{.Name}} {{.Driver}}", name)
+        assert inspected.stdout.strip() == f"{name} local"
+    finally:
+        removed = dl(daemon, "volume", "rm", name)
+    assert (removed.returncode, removed.stdout) == (0, name + "\n")
+
+
+def test_version(daemon: Any) -> None:
+    out = dl(daemon, "version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Client:\n")
+    assert "\nServer: " in out.stdout
