@@ -211,9 +211,20 @@ static void runtime_error(const char *log_file, int status, char *out, size_t n)
         return;
     char *line = NULL;
     size_t cap = 0;
+    int found = 0;
     while (getline(&line, &cap, f) > 0) {
-        if (!strstr(line, "level=error") && !strstr(line, "level=fatal"))
+        if (!strstr(line, "level=error") && !strstr(line, "level=fatal")) {
+            /* crun logs plain sentences: the last one is its error, unless runc's form follows. */
+            size_t len = strcspn(line, "\n");
+            if (!found && len > 0 && !strstr(line, "level=")) {
+                if (len >= n)
+                    len = n - 1;
+                memcpy(out, line, len);
+                out[len] = 0;
+            }
             continue;
+        }
+        found = 1;
         char *m = strstr(line, "msg=");
         if (!m)
             continue;

@@ -22,7 +22,7 @@ from dockling.containers import mounts as mount_parsing
 from dockling.containers.model import Container
 from dockling.mount import Mount
 from dockling.runtime import ocispec, seccomp, shim
-from dockling.runtime.cgroups import remove_cgroups
+from dockling.runtime.cgroups import is_hybrid, remove_cgroups
 from dockling.runtime.runc import OciRuntime
 from dockling.runtime.users import resolve_user
 from dockling.snapshots.mounting import mount_all, unmount
@@ -31,6 +31,17 @@ from dockling.snapshots.overlay import OverlaySnapshotter
 log = logging.getLogger(__name__)
 
 CGROUP_PARENT = "/dockling"
+INIT_PATH = "/sbin/docker-init"
+INIT_CANDIDATES = ("docker-init", "tini-static", "tini")
+
+
+def find_init_binary() -> str:
+    """The init for `--init`: Docker's docker-init, or tini from Debian's tini package."""
+    for name in INIT_CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise errors.Unavailable("--init needs tini: install it (apt-get install tini)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +108,14 @@ class Launcher:
         self.snapshotter.prepare(container_id, parent)
 
     def remove_rootfs(self, container_id: str) -> None:
+        """Drop the container layer and the bundle; the image layers stay."""
         try:
             self.snapshotter.remove(container_id)
         except errors.NotFound:
             pass
+        rootfs = self.rootfs(container_id)
+        if rootfs.exists() and not os.path.ismount(rootfs):
+            shutil.rmtree(self.bundle(container_id), ignore_errors=True)
 
     def rootfs_usage(self, container_id: str) -> int:
         try:
@@ -119,6 +134,15 @@ class Launcher:
             await asyncio.to_thread(self._write_bundle, container, volume_path)
             opts = self._shim_options(container, runtime)
             return await shim.launch(opts)
+        except errors.RuntimeStartError as exc:
+            await self.teardown(container)
+            if "hybrid mode not supported" in exc.message and is_hybrid():
+                raise errors.RuntimeStartError(
+                    f"{runtime.name}: {exc.message} (this host has cgroup v1 controllers plus a "
+                    "cgroup2 tree at /sys/fs/cgroup/unified, which this runtime refuses): "
+                    "use --runtime runc"
+                ) from exc
+            raise
         except BaseException:
             await self.teardown(container)
             raise
@@ -132,8 +156,14 @@ class Launcher:
         files = self._write_etc_files(container)
         uid, gid, groups = resolve_user(container.process.user, str(rootfs))
         spec = container.spec
+        args: tuple[str, ...] = (container.process.path, *container.process.args)
+        runtime_mounts: list[Mount] = list(files)
+        if spec.init:
+            init = find_init_binary()
+            runtime_mounts.append(Mount("bind", init, INIT_PATH, ("rbind", "ro", "rprivate")))
+            args = (INIT_PATH, "--", *args)
         process = ocispec.ProcessConfig(
-            args=(container.process.path, *container.process.args),
+            args=args,
             env=tuple(container.process.env),
             cwd=container.process.cwd,
             uid=uid,
@@ -141,7 +171,6 @@ class Launcher:
             additional_gids=groups,
             terminal=spec.tty,
         )
-        runtime_mounts: list[Mount] = list(files)
         runtime_mounts += mount_parsing.to_runtime_mounts(container.mounts, volume_path)
         netns = None
         profile_path = ocispec.seccomp_profile_path(spec)

@@ -552,6 +552,8 @@ class ContainerService:
             except errors.DocklingError as exc:
                 log.warning("volume %s of %s: %s", mount.source, container.short_id, exc)
         await asyncio.to_thread(self.store.delete, container.id)
+        # Layers of an image force-removed while this container used it are free now.
+        await asyncio.to_thread(self.images.collect_garbage)
         container.state.move(Status.DEAD)
         self._containers.pop(container.id, None)
         if self._names.get(container.name) == container.id:

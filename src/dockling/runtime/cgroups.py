@@ -245,3 +245,8 @@ def remove_cgroups(cgroup_path: str, *, root: str = CGROUP_ROOT, timeout: float 
                     if e.errno != errno.EBUSY or time.monotonic() > deadline:
                         raise SystemError(f"removing cgroup {d}: {e.strerror}") from e
                     time.sleep(0.02)
+
+
+def is_hybrid(root: str = CGROUP_ROOT) -> bool:
+    """True on hosts with v1 controllers plus a cgroup2 tree at <root>/unified."""
+    return not is_unified(root) and os.path.exists(os.path.join(root, "unified", "cgroup.procs"))
