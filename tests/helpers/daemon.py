@@ -66,12 +66,21 @@ class Daemon:
         return env
 
     def request(
-        self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
         timeout: float = 60,
     ) -> tuple[int, Any]:
         conn = UnixHTTPConnection(self.socket_path, timeout=timeout)
         try:
-            payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+            payload = (
+                raw
+                if raw is not None
+                else (json.dumps(body).encode() if body is not None else None)
+            )
             headers = {"Content-Type": "application/json"} if payload is not None else {}
             conn.request(method, path, body=payload, headers=headers)
             resp = conn.getresponse()
@@ -83,7 +92,9 @@ class Daemon:
         finally:
             conn.close()
 
-    def cli(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, input: bytes | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(VENV_BIN / "dockling"), *args],
             env=self.env,
@@ -113,11 +124,16 @@ def start_daemon(*, extra_config: dict[str, Any] | None = None, root: Path | Non
         process = subprocess.Popen(
             [
                 str(VENV_BIN / "docklingd"),
-                "--data-root", str(root / "d"),
-                "--exec-root", str(root / "r"),
-                "--config-file", str(config),
-                "-H", f"unix://{socket_path}",
-                "--log-level", "debug",
+                "--data-root",
+                str(root / "d"),
+                "--exec-root",
+                str(root / "r"),
+                "--config-file",
+                str(config),
+                "-H",
+                f"unix://{socket_path}",
+                "--log-level",
+                "debug",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -160,7 +176,7 @@ def stop_daemon(daemon: Daemon, *, kill: bool = False) -> None:
 
 
 def remove_all_containers(daemon: Daemon) -> list[str]:
-    status, containers = daemon.request("GET", "/containers/json?all=1")
+    _status, containers = daemon.request("GET", "/containers/json?all=1")
     ids = [c["Id"] for c in containers or []]
     for cid in ids:
         daemon.request("DELETE", f"/containers/{cid}?force=1&v=1")
@@ -176,15 +192,20 @@ def leaks(daemon: Daemon, container_ids: list[str]) -> list[str]:
             mount_point = line.split()[4]
             if mount_point.startswith(root):
                 found.append(f"mount {mount_point}")
-    for cid in container_ids:
-        for controller in Path("/sys/fs/cgroup").iterdir():
-            if (controller / "dockling" / cid).exists():
-                found.append(f"cgroup {controller / 'dockling' / cid}")
+    controllers = list(Path("/sys/fs/cgroup").iterdir())
+    found.extend(
+        f"cgroup {controller / 'dockling' / cid}"
+        for cid in container_ids
+        for controller in controllers
+        if (controller / "dockling" / cid).exists()
+    )
     for pid_dir in Path("/proc").iterdir():
         if not pid_dir.name.isdigit():
             continue
         try:
-            cmdline = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = (
+                (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            )
         except OSError:
             continue
         if "dockling-shim" in cmdline and root in cmdline:

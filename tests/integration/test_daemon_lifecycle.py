@@ -76,10 +76,14 @@ def test_second_daemon_on_same_data_root_is_refused(own_daemon: Daemon) -> None:
     result = subprocess.run(
         [
             str(VENV_BIN / "docklingd"),
-            "--data-root", str(own_daemon.data_root),
-            "--exec-root", str(own_daemon.root / "other-exec"),
-            "-H", f"unix://{own_daemon.root}/other.sock",
-            "--config-file", str(own_daemon.root / "daemon.json"),
+            "--data-root",
+            str(own_daemon.data_root),
+            "--exec-root",
+            str(own_daemon.root / "other-exec"),
+            "-H",
+            f"unix://{own_daemon.root}/other.sock",
+            "--config-file",
+            str(own_daemon.root / "daemon.json"),
         ],
         capture_output=True,
         text=True,
@@ -96,8 +100,16 @@ def test_second_daemon_on_same_data_root_is_refused(own_daemon: Daemon) -> None:
 
 def test_running_container_survives_daemon_kill(own_daemon: Daemon) -> None:
     d = own_daemon
-    result = d.cli("run", "-d", "--name", "survivor", "busybox", "sh", "-c",
-                   "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+    result = d.cli(
+        "run",
+        "-d",
+        "--name",
+        "survivor",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
+    )
     assert result.returncode == 0, result.stderr
     pid_before = inspect(d, "survivor")["State"]["Pid"]
     d = restart(d, kill=True)
@@ -114,7 +126,9 @@ def test_running_container_survives_daemon_kill(own_daemon: Daemon) -> None:
     # Attach works against the adopted container.
     with subprocess.Popen(
         [str(VENV_BIN / "dockling"), "attach", "--no-stdin", "survivor"],
-        env=d.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env=d.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     ) as proc:
         try:
             assert proc.stdout is not None
@@ -142,7 +156,9 @@ def test_exit_while_daemon_down_is_recorded(own_daemon: Daemon) -> None:
 
 def test_restart_always_applies_after_daemon_restart(own_daemon: Daemon) -> None:
     d = own_daemon
-    result = d.cli("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "300")
+    result = d.cli(
+        "run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "300"
+    )
     assert result.returncode == 0, result.stderr
     pid = inspect(d, "always")["State"]["Pid"]
     # The container dies while the daemon is down: the new daemon starts it again.
@@ -157,11 +173,17 @@ def test_restart_always_applies_after_daemon_restart(own_daemon: Daemon) -> None
 
 def test_restart_on_failure_counts(own_daemon: Daemon) -> None:
     d = own_daemon
-    result = d.cli("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox",
-                   "sh", "-c", "exit 1")
+    result = d.cli(
+        "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"
+    )
     assert result.returncode == 0, result.stderr
-    wait_for(lambda: inspect(d, "flaky")["RestartCount"] == 2
-             and inspect(d, "flaky")["State"]["Status"] == "exited", timeout=15)
+    wait_for(
+        lambda: (
+            inspect(d, "flaky")["RestartCount"] == 2
+            and inspect(d, "flaky")["State"]["Status"] == "exited"
+        ),
+        timeout=15,
+    )
     time.sleep(1)
     data = inspect(d, "flaky")
     assert data["RestartCount"] == 2
@@ -170,8 +192,12 @@ def test_restart_on_failure_counts(own_daemon: Daemon) -> None:
 
 def test_stop_keeps_unless_stopped_container_down_after_restart(own_daemon: Daemon) -> None:
     d = own_daemon
-    assert d.cli("run", "-d", "--name", "us", "--restart", "unless-stopped", "busybox",
-                 "sleep", "300").returncode == 0
+    assert (
+        d.cli(
+            "run", "-d", "--name", "us", "--restart", "unless-stopped", "busybox", "sleep", "300"
+        ).returncode
+        == 0
+    )
     assert d.cli("stop", "-t", "1", "us").returncode == 0
     d = restart(d, kill=False)
     own_daemon.process = d.process

@@ -54,6 +54,7 @@ class ExecService:
         self.containers = containers
         self.root = exec_root / "exec"
         self._execs: dict[str, ExecInstance] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
 
     def state_dir(self, exec_id: str) -> str:
         return str(self.root / exec_id)
@@ -67,7 +68,9 @@ class ExecService:
     def create(self, ref: str, config: ExecConfig) -> ExecInstance:
         container = self.containers.get(ref)
         if container.state.status.value == "paused":
-            raise errors.Conflict(f"Container {container.id} is paused, unpause the container before exec")
+            raise errors.Conflict(
+                f"Container {container.id} is paused, unpause the container before exec"
+            )
         if not container.state.running:
             raise errors.ContainerNotRunning(f"Container {container.id} is not running")
         if not config.cmd:
@@ -128,7 +131,9 @@ class ExecService:
         self.containers._publish(
             container, f"exec_start: {' '.join(instance.config.cmd)}", execID=instance.id
         )
-        asyncio.create_task(self._watch(instance, container))
+        task = asyncio.create_task(self._watch(instance, container))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
 
     async def _watch(self, instance: ExecInstance, container: Container) -> None:
         try:
@@ -140,8 +145,9 @@ class ExecService:
         instance.running = False
         instance.pid = 0
         instance.done.set()
-        self.containers._publish(container, "exec_die", execID=instance.id,
-                                 exitCode=str(instance.exit_code))
+        self.containers._publish(
+            container, "exec_die", execID=instance.id, exitCode=str(instance.exit_code)
+        )
         await asyncio.to_thread(shutil.rmtree, self.state_dir(instance.id), True)
 
     async def resize(self, exec_id: str, *, height: int, width: int) -> None:

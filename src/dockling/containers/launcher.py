@@ -119,7 +119,7 @@ class Launcher:
 
     def rootfs_usage(self, container_id: str) -> int:
         try:
-            return int(self.snapshotter.usage(container_id))
+            return self.snapshotter.usage(container_id).size
         except errors.DocklingError:
             return 0
 

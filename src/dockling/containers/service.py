@@ -8,6 +8,7 @@ write and published as an event.  Runtime work (spec, shim, runc) is delegated t
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import os
 import signal as signals
@@ -15,7 +16,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from dockling import errors
@@ -146,8 +146,10 @@ class ContainerService:
                 await self._finish_remove(container, remove_volumes=False)
         for container in self._containers.values():
             policy = container.spec.restart_policy.name
-            if container.state.status is Status.EXITED and not container.manually_stopped and (
-                policy in ("always", "unless-stopped")
+            if (
+                container.state.status is Status.EXITED
+                and not container.manually_stopped
+                and (policy in ("always", "unless-stopped"))
             ):
                 to_restart.append(container)
         await asyncio.to_thread(self.volumes.reconcile, list(self._containers))
@@ -200,9 +202,7 @@ class ContainerService:
                 runtime=spec.runtime or self.launcher.default_runtime,
             )
             container.mounts = await asyncio.to_thread(self._attach_volumes, container, specs)
-            await asyncio.to_thread(
-                self.launcher.prepare_rootfs, container_id, image.top_layer
-            )
+            await asyncio.to_thread(self.launcher.prepare_rootfs, container_id, image.top_layer)
             self._save(container)
         except BaseException:
             self._names.pop(name, None)
@@ -229,9 +229,7 @@ class ContainerService:
                 "conflicting options: cannot specify both --restart and --rm"
             )
         if spec.runtime and spec.runtime not in self.launcher.runtimes:
-            raise errors.InvalidParameter(
-                f"unknown or invalid runtime name: {spec.runtime}"
-            )
+            raise errors.InvalidParameter(f"unknown or invalid runtime name: {spec.runtime}")
         if spec.network_mode not in ("", "default", "none", "host", "bridge"):
             raise errors.NotImplementedFeature(
                 f"network mode {spec.network_mode!r} is not supported yet: use none or host"
@@ -239,7 +237,7 @@ class ContainerService:
 
     def _attach_volumes(
         self, container: Container, specs: tuple[MountSpec, ...]
-    ) -> list[MountSpec]:
+    ) -> builtins.list[MountSpec]:
         """Create named volumes on demand, name anonymous ones, take a hold on each."""
         mount_parsing.prepare_bind_sources(specs)
         resolved = []
@@ -278,9 +276,7 @@ class ContainerService:
         try:
             pid = await self.launcher.launch(container, self.volume_path)
         except errors.RuntimeStartError as exc:
-            container.state.exit_code = {"not-found": 127, "not-executable": 126}.get(
-                exc.kind, 128
-            )
+            container.state.exit_code = {"not-found": 127, "not-executable": 126}.get(exc.kind, 128)
             container.state.error = exc.message
             self._save(container)
             self._publish(container, "die", exitCode=str(container.state.exit_code))
@@ -371,7 +367,7 @@ class ContainerService:
         live = self._live_for(container.id)
         container.state.move(Status.RESTARTING)
         self._save(container)
-        delay = min(RESTART_BACKOFF_START * (2 ** container.restart_count), RESTART_BACKOFF_MAX)
+        delay = min(RESTART_BACKOFF_START * (2**container.restart_count), RESTART_BACKOFF_MAX)
 
         async def restart_later() -> None:
             await asyncio.sleep(delay)
@@ -505,8 +501,10 @@ class ContainerService:
                 return container.state.exit_code
             await fut
             return exited.result().code if exited.done() else container.state.exit_code
-        if condition in ("", "not-running") and not container.state.running and (
-            container.state.status is not Status.RESTARTING
+        if (
+            condition in ("", "not-running")
+            and not container.state.running
+            and (container.state.status is not Status.RESTARTING)
         ):
             return container.state.exit_code
         status = await self._exit_future(container.id)
@@ -520,7 +518,7 @@ class ContainerService:
         if container.state.running:
             if not force:
                 raise errors.ContainerRunning(
-                    f"cannot remove container \"/{container.name}\": container is running: "
+                    f'cannot remove container "/{container.name}": container is running: '
                     "stop the container before removing or force remove"
                 )
             container.manually_stopped = True
@@ -584,8 +582,10 @@ class ContainerService:
         self._save(container)
         self._publish(container, "rename", oldName=f"/{old}")
 
-    async def prune(self, *, until: float | None, labels: Mapping[str, str]) -> tuple[list[str], int]:
-        deleted: list[str] = []
+    async def prune(
+        self, *, until: float | None, labels: Mapping[str, str]
+    ) -> tuple[builtins.list[str], int]:
+        deleted: builtins.list[str] = []
         reclaimed = 0
         for container in list(self._containers.values()):
             if container.state.running or container.state.status is Status.RESTARTING:

@@ -14,9 +14,23 @@ DEFAULT_SOCKET = "unix:///run/dockling/dockling.sock"
 DEFAULT_CONFIG = "/etc/dockling/daemon.json"
 
 KNOWN_KEYS = {
-    "data-root", "exec-root", "hosts", "pidfile", "group", "default-runtime", "runtimes",
-    "log-driver", "log-opts", "log-level", "debug", "live-restore", "storage-driver",
-    "registry-mirrors", "insecure-registries", "max-concurrent-downloads", "proxies",
+    "data-root",
+    "exec-root",
+    "hosts",
+    "pidfile",
+    "group",
+    "default-runtime",
+    "runtimes",
+    "log-driver",
+    "log-opts",
+    "log-level",
+    "debug",
+    "live-restore",
+    "storage-driver",
+    "registry-mirrors",
+    "insecure-registries",
+    "max-concurrent-downloads",
+    "proxies",
     "detach-keys",
 }
 
@@ -43,16 +57,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="docklingd", description="The dockling daemon: runs containers, serves the Engine API."
     )
-    parser.add_argument("-H", "--host", action="append", default=None,
-                        help="daemon socket(s) to listen on (unix:///path or tcp://127.0.0.1:port)")
+    parser.add_argument(
+        "-H",
+        "--host",
+        action="append",
+        default=None,
+        help="daemon socket(s) to listen on (unix:///path or tcp://127.0.0.1:port)",
+    )
     parser.add_argument("--data-root", default=None, help="root of persistent state")
     parser.add_argument("--exec-root", default=None, help="root of runtime state")
     parser.add_argument("--config-file", default=DEFAULT_CONFIG, help="daemon configuration file")
     parser.add_argument("-p", "--pidfile", default=None, help="path of the pid file")
     parser.add_argument("-G", "--group", default=None, help="group owning the unix socket")
     parser.add_argument("--default-runtime", default=None, help="OCI runtime for containers")
-    parser.add_argument("-l", "--log-level", default=None,
-                        choices=["debug", "info", "warn", "error", "fatal"])
+    parser.add_argument(
+        "-l", "--log-level", default=None, choices=["debug", "info", "warn", "error", "fatal"]
+    )
     parser.add_argument("-D", "--debug", action="store_true", help="debug logging")
     parser.add_argument("-v", "--version", action="store_true", help="print the version and exit")
     return parser.parse_args(argv)
@@ -69,7 +89,9 @@ def load(args: argparse.Namespace) -> DaemonConfig:
                 f"unable to configure the daemon: {path} is not valid JSON: {exc}"
             ) from None
         if not isinstance(data, dict):
-            raise errors.InvalidParameter(f"unable to configure the daemon: {path} must hold an object")
+            raise errors.InvalidParameter(
+                f"unable to configure the daemon: {path} must hold an object"
+            )
         unknown = sorted(set(data) - KNOWN_KEYS)
         if unknown:
             raise errors.InvalidParameter(
@@ -78,12 +100,18 @@ def load(args: argparse.Namespace) -> DaemonConfig:
     elif args.config_file != DEFAULT_CONFIG:
         raise errors.InvalidParameter(f"unable to configure the daemon: {path} does not exist")
     runtimes = {name: str(v.get("path", name)) for name, v in (data.get("runtimes") or {}).items()}
-    log_level = args.log_level or data.get("log-level") or ("debug" if args.debug or data.get("debug") else "info")
+    log_level = (
+        args.log_level
+        or data.get("log-level")
+        or ("debug" if args.debug or data.get("debug") else "info")
+    )
     return DaemonConfig(
         data_root=Path(args.data_root or data.get("data-root") or "/var/lib/dockling"),
         exec_root=Path(args.exec_root or data.get("exec-root") or "/run/dockling"),
         hosts=tuple(args.host or data.get("hosts") or [DEFAULT_SOCKET]),
-        pidfile=Path(args.pidfile or data["pidfile"]) if (args.pidfile or data.get("pidfile")) else None,
+        pidfile=Path(args.pidfile or data["pidfile"])
+        if (args.pidfile or data.get("pidfile"))
+        else None,
         group=args.group or data.get("group") or "dockling",
         default_runtime=args.default_runtime or data.get("default-runtime") or "runc",
         runtimes=runtimes,

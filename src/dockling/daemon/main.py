@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from dockling.daemon import config as daemon_config
 from dockling.daemon.config import DaemonConfig
 
 log = logging.getLogger("docklingd")
+ConnectionHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 LOG_LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -59,7 +61,7 @@ def ensure_group(name: str) -> int:
         return grp.getgrnam(name).gr_gid
 
 
-async def listen(host: str, handler: object, group: str) -> asyncio.Server:
+async def listen(host: str, handler: ConnectionHandler, group: str) -> asyncio.Server:
     url = urlsplit(host if "://" in host else f"unix://{host}")
     if url.scheme == "unix":
         path = url.path
@@ -73,14 +75,17 @@ async def listen(host: str, handler: object, group: str) -> asyncio.Server:
             else:
                 probe.close()
                 raise errors.Conflict(f"{path} is in use by another daemon")
-        server = await asyncio.start_unix_server(handler, path=path, limit=1 << 20)  # type: ignore[arg-type]
+        server = await asyncio.start_unix_server(handler, path=path, limit=1 << 20)
         gid = ensure_group(group)
         os.chown(path, 0, gid)
         os.chmod(path, 0o660)
         return server
     if url.scheme == "tcp":
         return await asyncio.start_server(
-            handler, host=url.hostname or "127.0.0.1", port=url.port or 2375, limit=1 << 20  # type: ignore[arg-type]
+            handler,
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 2375,
+            limit=1 << 20,
         )
     raise errors.InvalidParameter(f"unsupported host {host!r}: use unix:///path or tcp://host:port")
 

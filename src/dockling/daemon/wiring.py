@@ -32,7 +32,7 @@ KNOWN_RUNTIMES = ("runc", "crun")
 
 def build_runtimes(config: DaemonConfig) -> dict[str, OciRuntime]:
     runtimes: dict[str, OciRuntime] = {}
-    wanted = {name: "" for name in KNOWN_RUNTIMES}
+    wanted = dict.fromkeys(KNOWN_RUNTIMES, "")
     wanted.update(config.runtimes)
     for name, path in wanted.items():
         binary = path or shutil.which(name)
@@ -134,7 +134,9 @@ def cgroup_layout() -> tuple[str, str]:
     return "cgroupfs", "1"
 
 
-def info(config: DaemonConfig, backend: Backend, runtime_versions: dict[str, str]) -> dict[str, Any]:
+def info(
+    config: DaemonConfig, backend: Backend, runtime_versions: dict[str, str]
+) -> dict[str, Any]:
     containers = backend.containers.list()
     running = sum(1 for c in containers if c.state.status.value == "running")
     paused = sum(1 for c in containers if c.state.status.value == "paused")
@@ -173,8 +175,11 @@ def info(config: DaemonConfig, backend: Backend, runtime_versions: dict[str, str
         "NCPU": os.cpu_count() or 1,
         "MemTotal": _memory_total(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                           "Mirrors": []},
+        "RegistryConfig": {
+            "IndexConfigs": {},
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+            "Mirrors": [],
+        },
         "DockerRootDir": str(config.data_root),
         "HttpProxy": os.environ.get("HTTP_PROXY", os.environ.get("http_proxy", "")),
         "HttpsProxy": os.environ.get("HTTPS_PROXY", os.environ.get("https_proxy", "")),
@@ -185,8 +190,14 @@ def info(config: DaemonConfig, backend: Backend, runtime_versions: dict[str, str
         "ServerVersion": __version__,
         "Runtimes": {name: {"path": rt.binary} for name, rt in backend.launcher.runtimes.items()},
         "DefaultRuntime": config.default_runtime,
-        "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "",
-                  "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+        "Swarm": {
+            "LocalNodeState": "inactive",
+            "NodeID": "",
+            "NodeAddr": "",
+            "ControlAvailable": False,
+            "Error": "",
+            "RemoteManagers": None,
+        },
         "LiveRestoreEnabled": True,
         "Isolation": "",
         "InitBinary": "",

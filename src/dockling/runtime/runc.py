@@ -20,7 +20,7 @@ _MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
 def runtime_message(stderr: bytes) -> str:
     """The human part of runc's or crun's error output, on one line."""
     text = stderr.decode(errors="replace").strip()
-    found = _MSG.findall(text)
+    found: list[str] = _MSG.findall(text)
     if found:
         return found[-1].replace('\\"', '"').replace("\\\\", "\\")
     lines = [line for line in text.splitlines() if line.strip()]
