@@ -28,7 +28,7 @@ from dockling.containers.store import ContainerStore
 from dockling.events.bus import EventBus
 from dockling.ids import PrefixIndex, generate_id
 from dockling.images.store import ImageService
-from dockling.runtime import ocispec, shim
+from dockling.runtime import defaults, ocispec, shim
 from dockling.runtime.shim import ExitStatus
 from dockling.volumes.local import LocalVolumeStore
 
@@ -214,7 +214,15 @@ class ContainerService:
         return container
 
     def _validate(self, spec: ContainerSpec) -> None:
+        """Reject at create what would only fail at start (Docker checks these early too)."""
         ocispec.validate_resources(spec.resources, host_cpus=os.cpu_count() or 1)
+        ocispec.capabilities(
+            privileged=spec.privileged,
+            cap_add=spec.cap_add,
+            cap_drop=spec.cap_drop,
+            available=defaults.host_capabilities(),
+        )
+        ocispec.parse_security_opts(spec.security_opt)
         policy = spec.restart_policy
         if policy.name not in ("no", "", "always", "unless-stopped", "on-failure"):
             raise errors.InvalidParameter(f"invalid restart policy '{policy.name}'")
