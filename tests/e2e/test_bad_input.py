@@ -205,3 +205,31 @@ def test_stats_reads_cgroups(daemon: Any) -> None:
         assert stats["cpu_stats"]["cpu_usage"]["total_usage"] > 0
     finally:
         daemon.cli("rm", "-f", name)
+
+
+def test_volume_in_use_is_409_and_data_survives_the_container(daemon: Any) -> None:
+    volume, name = unique("vol"), unique("user")
+    result = daemon.cli(
+        "run", "--name", name, "-v", f"{volume}:/data", "busybox", "sh", "-c", "echo kept > /data/f"
+    )
+    assert result.returncode == 0, result.stderr
+    status, answer = daemon.request("DELETE", f"/volumes/{volume}")
+    assert status == 409
+    assert answer["message"].startswith(f"remove {volume}: volume is in use")
+    assert daemon.cli("rm", name).returncode == 0
+    result = daemon.cli("run", "--rm", "-v", f"{volume}:/data", "busybox", "cat", "/data/f")
+    assert result.stdout == "kept\n"
+    assert daemon.cli("volume", "rm", volume).returncode == 0
+    status, _ = daemon.request("GET", f"/volumes/{volume}")
+    assert status == 404
+
+
+def test_anonymous_volume_removed_with_rm_v(daemon: Any) -> None:
+    name = unique("anon")
+    assert daemon.cli("create", "--name", name, "-v", "/scratch", "busybox", "true").returncode == 0
+    _, data = daemon.request("GET", f"/containers/{name}/json")
+    [mount] = [m for m in data["Mounts"] if m["Destination"] == "/scratch"]
+    assert mount["Type"] == "volume"
+    assert daemon.cli("rm", "-v", name).returncode == 0
+    status, _ = daemon.request("GET", f"/volumes/{mount['Name']}")
+    assert status == 404
