@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,7 +179,22 @@ class ExecService:
             ),
         )
 
+    def abandon(self, instance: ExecInstance) -> None:
+        """Stop an exec shim that was prepared but will never be started (the client left)."""
+        if instance.running or instance.done.is_set():
+            return
+        state_dir = self.state_dir(instance.id)
+        if shim.shim_alive(state_dir):
+            try:
+                pid = int((Path(state_dir) / shim.SHIM_PID_FILE).read_text().strip())
+                os.kill(pid, signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        instance.exit_code = 126
+        instance.done.set()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
     def forget_container(self, container_id: str) -> None:
         for exec_id in [e for e, inst in self._execs.items() if inst.container_id == container_id]:
-            del self._execs[exec_id]
+            self.abandon(self._execs.pop(exec_id))
             shutil.rmtree(self.state_dir(exec_id), ignore_errors=True)

@@ -145,12 +145,13 @@ class ContainerService:
             elif status is Status.REMOVING:
                 await self._finish_remove(container, remove_volumes=False)
         for container in self._containers.values():
+            # Docker: "always" comes back with the daemon even after a manual stop;
+            # "unless-stopped" only if it was not stopped by hand.
             policy = container.spec.restart_policy.name
-            if (
-                container.state.status is Status.EXITED
-                and not container.manually_stopped
-                and (policy in ("always", "unless-stopped"))
-            ):
+            wanted = policy == "always" or (
+                policy == "unless-stopped" and not container.manually_stopped
+            )
+            if container.state.status is Status.EXITED and wanted:
                 to_restart.append(container)
         await asyncio.to_thread(self.volumes.reconcile, list(self._containers))
         for container in to_restart:
@@ -456,12 +457,11 @@ class ContainerService:
         if number in (signals.SIGKILL, signals.SIGTERM, signals.SIGINT):
             container.manually_stopped = True
             self._save(container)
+        # Docker's kill returns once a SIGKILLed container is gone.
+        exited = self._exit_future(container.id)
         await self._signal(container, number)
-        if number == signals.SIGKILL:
-            # Docker's kill returns once a SIGKILLed container is gone.
-            exited = self._exit_future(container.id)
-            if container.state.running:
-                await asyncio.wait_for(exited, 30)
+        if number == signals.SIGKILL and container.state.running:
+            await asyncio.wait_for(exited, 30)
 
     async def restart(self, ref: str, *, timeout: int | None = None) -> None:
         container = self.get(ref)
