@@ -10,8 +10,8 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
