@@ -680,6 +680,9 @@ static void handle_command(struct client *c, const char *rest, size_t rest_n)
     char *cmd = c->cmd;
     int a, b, d, e;
     if (sscanf(cmd, "attach %d %d %d %d", &a, &b, &d, &e) == 4) {
+        /* The acknowledgement tells the daemon this client now receives output, so that
+         * `runc start` after it cannot race the registration. Nothing is queued yet. */
+        send(c->fd, "ok\n", 3, MSG_NOSIGNAL);
         c->state = C_ATTACH;
         c->want_in = a, c->want_out = b, c->want_err = d, c->close_stdin = e;
         if (a)

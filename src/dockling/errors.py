@@ -110,7 +110,7 @@ class DataCorrupted(DocklingError):
     """Stored or received data does not match its digest or size."""
 
 
-class SystemError(DocklingError):  # noqa: A001 - the category name is Docker's errdefs name
+class SystemError(DocklingError):
     """The OS or an OCI runtime failed; raised `from` the underlying exception."""
 
 

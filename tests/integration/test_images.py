@@ -9,34 +9,26 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from dockling import errors
 from dockling.images.store import ImageService, summary
-from dockling.snapshots.mounting import mount_all, unmount
+from dockling.mount import mount_all, unmount
+from tests.helpers.mounts import no_mounts_left
 
 pytestmark = pytest.mark.root
 
 BUSYBOX = Path(__file__).resolve().parents[2] / ".cache" / "busybox-rootfs.tar"
 
 
-def mounted_under(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
-
-
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[ImageService]:
     svc = ImageService(tmp_path / "data")
-    try:
+    with closing(svc), no_mounts_left(tmp_path):
         yield svc
-    finally:
-        for point in sorted(mounted_under(tmp_path), reverse=True):
-            unmount(point, detach=True)
-        svc.close()
-    assert mounted_under(tmp_path) == []
 
 
 def no_user(image_id: str) -> str | None:

@@ -6,35 +6,26 @@ import io
 import os
 import tarfile
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from dockling import errors
 from dockling.archive.extract import extract_layer
+from dockling.mount import mount_all, unmount
 from dockling.snapshots.base import Kind
-from dockling.snapshots.mounting import mount_all, unmount
 from dockling.snapshots.overlay import OverlaySnapshotter
+from tests.helpers.mounts import no_mounts_left
 
 pytestmark = pytest.mark.root
-
-
-def mounted_under(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [p for p in points if p.startswith(str(path))]
 
 
 @pytest.fixture
 def snapshotter(tmp_path: Path) -> Iterator[OverlaySnapshotter]:
     snaps = OverlaySnapshotter(tmp_path / "overlay")
-    try:
+    with closing(snaps), no_mounts_left(tmp_path):
         yield snaps
-    finally:
-        for point in sorted(mounted_under(tmp_path), reverse=True):
-            unmount(point, detach=True)
-        snaps.close()
-    assert mounted_under(tmp_path) == []
 
 
 def layer(files: dict[str, bytes]) -> bytes:

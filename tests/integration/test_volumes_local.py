@@ -12,18 +12,12 @@ import pytest
 
 from dockling import errors
 from dockling.containers import mounts
-from dockling.volumes import local_mount
+from dockling.mount import is_mountpoint
 from dockling.volumes.base import ANONYMOUS_LABEL, VolumeDriver
 from dockling.volumes.local import LocalVolumeStore
+from tests.helpers.mounts import unmount_under
 
 pytestmark = pytest.mark.root
-
-
-def _mounts_under(root: Path) -> list[str]:
-    prefix = str(root.resolve()) + "/"
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        targets = [local_mount._unescape(line.split(" ")[4]) for line in f]
-    return [t for t in targets if t.startswith(prefix)]
 
 
 @pytest.fixture
@@ -33,9 +27,7 @@ def root(tmp_path: Path) -> Iterator[Path]:
         pytest.fail("these tests mount filesystems and need root")
     root = tmp_path / "volumes"
     yield root
-    leaked = _mounts_under(tmp_path)
-    for target in reversed(leaked):
-        local_mount.unmount_volume(target)
+    leaked = unmount_under(tmp_path)
     assert leaked == [], f"leaked mounts: {leaked}"
 
 
@@ -156,10 +148,10 @@ def test_metadata_is_json_with_holders(store: LocalVolumeStore, root: Path) -> N
 def test_tmpfs_volume_mounts_on_first_use(store: LocalVolumeStore, root: Path) -> None:
     v = store.create("scratch", options={"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})
     assert v.options == {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
-    assert not local_mount.is_mountpoint(v.mountpoint)
+    assert not is_mountpoint(v.mountpoint)
     store.acquire("scratch", "c1")
     store.acquire("scratch", "c2")
-    assert local_mount.is_mountpoint(v.mountpoint)
+    assert is_mountpoint(v.mountpoint)
     st = os.statvfs(v.mountpoint)
     assert st.f_blocks * st.f_frsize == 1 << 20
     Path(v.mountpoint, "f").write_text("hello")
@@ -167,9 +159,9 @@ def test_tmpfs_volume_mounts_on_first_use(store: LocalVolumeStore, root: Path) -
     # After a daemon restart the mount is still there and the holders are remembered.
     reopened = LocalVolumeStore(root)
     reopened.release("scratch", "c1")
-    assert local_mount.is_mountpoint(v.mountpoint)
+    assert is_mountpoint(v.mountpoint)
     reopened.release("scratch", "c2")
-    assert not local_mount.is_mountpoint(v.mountpoint)
+    assert not is_mountpoint(v.mountpoint)
     assert not Path(v.mountpoint, "f").exists()  # the data lived in the tmpfs
     reopened.remove("scratch")
 
@@ -184,7 +176,7 @@ def test_bind_volume_keeps_host_data_on_remove(store: LocalVolumeStore, tmp_path
     with pytest.raises(OSError):
         Path(v.mountpoint, "new").write_text("no")  # the bind is read-only
     store.release("hostdir", "c1")
-    assert not local_mount.is_mountpoint(v.mountpoint)
+    assert not is_mountpoint(v.mountpoint)
     store.acquire("hostdir", "c2")
     store.release("hostdir", "c2")
     store.remove("hostdir")
@@ -258,7 +250,7 @@ def test_reconcile_forgets_dead_holders_and_unmounts(store: LocalVolumeStore, ro
     assert reopened.reconcile({"live"}) == ["plain", "t1"]
     assert reopened.users("plain") == ["live"]
     assert reopened.users("t1") == []
-    assert not local_mount.is_mountpoint(v.mountpoint)
+    assert not is_mountpoint(v.mountpoint)
     assert reopened.reconcile({"live"}) == []
     reopened.release("plain", "live")
 

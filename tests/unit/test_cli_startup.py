@@ -10,6 +10,18 @@ from pathlib import Path
 DOCKLING = Path(sys.executable).parent / "dockling"
 
 
+def fresh_python(code: str) -> str:
+    """What `code` prints when run by a new isolated interpreter that sees only src/."""
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(Path(__file__).parents[2] / "src")},
+    )
+    return out.stdout.strip()
+
+
 def test_cli_imports_only_the_standard_library() -> None:
     code = (
         "import sys\n"
@@ -24,14 +36,7 @@ def test_cli_imports_only_the_standard_library() -> None:
         "bad = sorted({m.split('.')[0] for m in new} - std - {'dockling'})\n"
         "print(bad)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONPATH": str(Path(__file__).parents[2] / "src")},
-    )
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code) == "[]"
 
 
 def test_ps_path_avoids_heavy_modules() -> None:
@@ -41,14 +46,7 @@ def test_ps_path_avoids_heavy_modules() -> None:
         "print(sorted(m for m in ('http.client', 'email', 'ssl', 'dataclasses', 'typing',"
         " 'argparse', 'asyncio') if m in sys.modules))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONPATH": str(Path(__file__).parents[2] / "src")},
-    )
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code) == "[]"
 
 
 def test_console_script_help_and_version() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dockling import errors
+from dockling.mount import MS_NOEXEC
 from dockling.volumes import local_mount
 from dockling.volumes.base import Volume, to_api
 from dockling.volumes.names import anonymous_volume_name, validate_volume_name
@@ -53,7 +54,7 @@ def test_driver_options_split_flags_from_data() -> None:
         {"type": "tmpfs", "device": "tmpfs", "o": "size=100m,ro,noexec,uid=1000,rw"}
     )
     assert request.fstype == "tmpfs"
-    assert request.flags == local_mount.MS_NOEXEC
+    assert request.flags == MS_NOEXEC
     assert request.data == "size=100m,uid=1000"
     local_mount.validate_options({"type": "tmpfs", "device": "tmpfs", "o": "size=100m"})
     local_mount.validate_options({})

@@ -182,6 +182,28 @@ class Router:
 VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def _check_api_version(version: str) -> None:
+    """Refuse a /vX.Y prefix outside [MIN_API_VERSION, API_VERSION] as dockerd does (400)."""
+    if not version:
+        return
+    from dockling import API_VERSION, MIN_API_VERSION
+    from dockling.errors import InvalidParameter
+
+    if _version_key(version) < _version_key(MIN_API_VERSION):
+        raise InvalidParameter(
+            f"client version {version} is too old. Minimum supported API version is "
+            f"{MIN_API_VERSION}, please upgrade your client to a newer version"
+        )
+    if _version_key(version) > _version_key(API_VERSION):
+        raise InvalidParameter(
+            f"client version {version} is too new. Maximum supported API version is {API_VERSION}"
+        )
+
+
 class HttpServer:
     def __init__(self, router: Router, on_error: ErrorMapper, *, server_header: str) -> None:
         self.router = router
@@ -267,10 +289,11 @@ class HttpServer:
             handler, params = matched
             request.params = params
             try:
+                _check_api_version(request.api_version)
                 result = await handler(request)
             except asyncio.CancelledError:
                 raise
-            except BaseException as exc:  # noqa: BLE001 - every failure becomes an HTTP answer
+            except BaseException as exc:
                 result = self.on_error(exc)
         # Drain an unread body so the next request on this connection parses cleanly.
         if not isinstance(result, Hijack) and request._body is None:
@@ -335,7 +358,9 @@ class HttpServer:
         await result.handle(request.reader, writer)
         return False
 
-    def _write_head(self, writer: asyncio.StreamWriter, status: int, headers: dict[str, str]) -> None:
+    def _write_head(
+        self, writer: asyncio.StreamWriter, status: int, headers: dict[str, str]
+    ) -> None:
         from dockling import API_VERSION
 
         lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}"]

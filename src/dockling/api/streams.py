@@ -81,7 +81,7 @@ async def pump(
                 header = await shim_reader.readexactly(FRAME_HEADER.size)
             except (asyncio.IncompleteReadError, ConnectionError):
                 return
-            stream, size = FRAME_HEADER.unpack(header)
+            _stream, size = FRAME_HEADER.unpack(header)
             payload = await shim_reader.readexactly(size)
             client_writer.write(payload if tty else header + payload)
             try:

@@ -75,3 +75,17 @@ def write_formatted(
         stream.write(tabwrite(text.split("\n")))
     else:
         stream.write("".join(line + "\n" for line in rendered))
+
+
+def write_listing(fmt: str, rows: Iterable[Any], headers: Mapping[str, str]) -> None:
+    """A list command's `--format` output: `write_formatted`, where "json" means one JSON
+    document per row and a bad template stops the command with `template: ...` (code 1)."""
+    from dockling.cli.context import CLIError
+    from dockling.cli.template import TemplateError
+
+    if fmt == "json":
+        fmt = "{{json .}}"
+    try:
+        write_formatted(fmt, rows, headers)
+    except TemplateError as exc:
+        raise CLIError(f"template: {exc}", 1) from None

@@ -20,12 +20,11 @@ from pathlib import Path
 from dockling import errors
 from dockling.containers import mounts as mount_parsing
 from dockling.containers.model import Container
-from dockling.mount import Mount
+from dockling.mount import Mount, mount_all, unmount
 from dockling.runtime import ocispec, seccomp, shim
 from dockling.runtime.cgroups import is_hybrid, remove_cgroups
 from dockling.runtime.runc import OciRuntime
 from dockling.runtime.users import resolve_user
-from dockling.snapshots.mounting import mount_all, unmount
 from dockling.snapshots.overlay import OverlaySnapshotter
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from dockling.runtime.shim import ExitStatus
 
 
-@dataclass
+@dataclass(eq=False)
 class PendingAttach:
     """An attach that arrived before start: start connects it before the process runs."""
 
@@ -21,6 +21,7 @@ class PendingAttach:
     stderr: bool
     close_stdin: bool
     connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+    container_id: str = ""
 
 
 @dataclass

@@ -611,31 +611,50 @@ class ContainerService:
 
     # ---- attach ------------------------------------------------------------------------
 
-    async def open_attach(
-        self, ref: str, *, stdin: bool, stdout: bool, stderr: bool
-    ) -> tuple[Container, asyncio.StreamReader, asyncio.StreamWriter]:
-        """Connect to the container's streams, waiting for its start if it has not run yet."""
+    def reserve_attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool) -> PendingAttach:
+        """Register an attach now, before its client is told it may go on.
+
+        The docker CLI starts the container as soon as the attach answer arrives, so the
+        registration must precede that answer or the first output could be missed.  For a
+        container that is not running yet, `start` connects the attach before the process
+        runs; for a running one, `connect_attach` connects at once.
+        """
         container = self.get(ref)
         close_stdin = stdin and container.spec.stdin_once and not container.spec.tty
         stdin = stdin and container.spec.open_stdin
-        if container.state.running:
-            reader, writer = await shim.attach(
-                self.launcher.state_dir(container.id),
-                stdin=stdin,
-                stdout=stdout,
-                stderr=stderr,
-                close_stdin=close_stdin,
-            )
-        else:
-            fut: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
-                asyncio.get_running_loop().create_future()
-            )
-            self._live_for(container.id).pending_attaches.append(
-                PendingAttach(stdin, stdout, stderr, close_stdin, fut)
-            )
-            reader, writer = await fut
+        fut: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        attach = PendingAttach(stdin, stdout, stderr, close_stdin, fut, container.id)
+        if not container.state.running:
+            self._live_for(container.id).pending_attaches.append(attach)
         self._publish(container, "attach")
-        return container, reader, writer
+        return attach
+
+    async def connect_attach(
+        self, attach: PendingAttach
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The attach's stream: now for a running container, else once `start` connected it."""
+        pending = self._live_for(attach.container_id).pending_attaches
+        if attach not in pending and not attach.connected.done():
+            return await shim.attach(
+                self.launcher.state_dir(attach.container_id),
+                stdin=attach.stdin,
+                stdout=attach.stdout,
+                stderr=attach.stderr,
+                close_stdin=attach.close_stdin,
+            )
+        return await attach.connected
+
+    def cancel_attach(self, attach: PendingAttach) -> None:
+        live = self._live.get(attach.container_id)
+        if live is not None and attach in live.pending_attaches:
+            live.pending_attaches.remove(attach)
+        if attach.connected.done() and not attach.connected.cancelled():
+            if attach.connected.exception() is None:
+                attach.connected.result()[1].close()
+        else:
+            attach.connected.cancel()
 
     async def resize(self, ref: str, *, height: int, width: int) -> None:
         container = self.get(ref)

@@ -238,6 +238,11 @@ async def attach(
     flags = " ".join("1" if f else "0" for f in (stdin, stdout, stderr, close_stdin))
     writer.write(f"attach {flags}\n".encode())
     await writer.drain()
+    # Wait for the shim to register us: only then is no output produced after this lost.
+    ack = await reader.readline()
+    if ack != b"ok\n":
+        writer.close()
+        raise Unavailable(f"the monitor of {state_dir} refused the attach: {ack!r}")
     return reader, writer
 
 

@@ -21,9 +21,8 @@ from pathlib import Path
 
 from dockling import errors
 from dockling.ids import generate_id
-from dockling.mount import Mount
+from dockling.mount import Mount, syncfs
 from dockling.snapshots.base import Info, Kind, Usage
-from dockling.snapshots.mounting import syncfs
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dockling import errors
+from dockling.mount import is_mountpoint
 from dockling.volumes import local_mount
 from dockling.volumes.base import ANONYMOUS_LABEL, PruneReport, Volume, to_api
 from dockling.volumes.names import anonymous_volume_name, validate_volume_name
@@ -159,7 +160,7 @@ class LocalVolumeStore:
             record = self._read(name)
             data = self._data_dir(name)
             mounted_now = False
-            if record["Options"] and not local_mount.is_mountpoint(str(data)):
+            if record["Options"] and not is_mountpoint(str(data)):
                 local_mount.mount_volume(record["Options"], str(data))
                 mounted_now = True
             holders: list[str] = record.setdefault("Users", [])
@@ -182,7 +183,7 @@ class LocalVolumeStore:
                 holders.remove(container_id)
                 self._write(name, record)
             data = str(self._data_dir(name))
-            if not holders and record["Options"] and local_mount.is_mountpoint(data):
+            if not holders and record["Options"] and is_mountpoint(data):
                 local_mount.unmount_volume(data)
 
     def reconcile(self, live_container_ids: Collection[str]) -> builtins.list[str]:
@@ -200,7 +201,7 @@ class LocalVolumeStore:
                     self._write(volume.name, record)
                     changed.append(volume.name)
                 data = volume.mountpoint
-                if not live and volume.options and local_mount.is_mountpoint(data):
+                if not live and volume.options and is_mountpoint(data):
                     local_mount.unmount_volume(data)
                     if volume.name not in changed:
                         changed.append(volume.name)
@@ -242,9 +243,9 @@ class LocalVolumeStore:
     def _delete(self, name: str) -> None:
         directory = self.root / name
         data = str(directory / _DATA)
-        if local_mount.is_mountpoint(data):
+        if is_mountpoint(data):
             local_mount.unmount_volume(data)
-            if local_mount.is_mountpoint(data):
+            if is_mountpoint(data):
                 # Never recurse into a mounted filesystem: it may be a bind of host data.
                 raise errors.SystemError(f"remove {name}: volume data is still mounted")
         trash = self.root / f"{_TRASH_PREFIX}{name}-{secrets.token_hex(4)}"
@@ -259,7 +260,7 @@ class LocalVolumeStore:
         for entry in os.listdir(self.root):
             if entry.startswith(_TRASH_PREFIX):
                 path = self.root / entry
-                if not local_mount.is_mountpoint(str(path / _DATA)):
+                if not is_mountpoint(str(path / _DATA)):
                     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from typing import Any
 
 from dockling import errors
 from dockling.api import streams
+from dockling.api.backend import Backend
 from dockling.api.filters import parse_filters
 from dockling.api.http import (
     Hijack,
@@ -21,7 +23,6 @@ from dockling.api.http import (
 )
 from dockling.api.schemas import containers as schema
 from dockling.containers.model import Container, Status
-from dockling.api.backend import Backend
 from dockling.runtime import logs as log_reader
 from dockling.runtime.cgroups import read_stats
 
@@ -52,9 +53,17 @@ def _no_content() -> Response:
     return Response(status=204, body=b"")
 
 
+# How long a wait answer may be held back for attach streams still flushing the output.
+ATTACH_FLUSH_TIMEOUT = 2.0
+
+
 class ContainerRoutes:
     def __init__(self, backend: Backend) -> None:
         self.b = backend
+        # Attach streams relaying output, per container id; each event is set when the
+        # client has been sent everything.  dockerd likewise lets a wait answer only after
+        # the attached streams are done, so `docker run` never exits before printing.
+        self._streaming: dict[str, set[asyncio.Event]] = {}
 
     @property
     def svc(self) -> Any:
@@ -75,9 +84,13 @@ class ContainerRoutes:
         want_size = req.flag("size")
         result = []
         for container in self.svc.list():
-            if not show_all and not container.state.running and not filters:
-                if container.state.status is not Status.RESTARTING:
-                    continue
+            if (
+                not show_all
+                and not container.state.running
+                and not filters
+                and container.state.status is not Status.RESTARTING
+            ):
+                continue
             if not _matches(container, filters, show_all):
                 continue
             size = self.b.launcher.rootfs_usage(container.id) if want_size else None
@@ -91,9 +104,10 @@ class ContainerRoutes:
         until = None
         if filters.get("until"):
             until = _parse_until(filters["until"][0])
-        labels = dict(
-            (item.split("=", 1) + [""])[:2] for item in filters.get("label", ())  # type: ignore[misc]
-        )
+        labels = {}
+        for item in filters.get("label", ()):
+            key, _, value = item.partition("=")
+            labels[key] = value
         deleted, reclaimed = await self.svc.prune(until=until, labels=labels)
         self.b.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
         return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
@@ -154,22 +168,23 @@ class ContainerRoutes:
             except errors.DocklingError as exc:
                 yield json.dumps({"StatusCode": -1, "Error": {"Message": exc.message}}).encode()
                 return
+            await self._streams_flushed(container.id)
             result: dict[str, Any] = {"StatusCode": code}
             error = container.state.error
             if error:
                 result["Error"] = {"Message": error}
             yield json.dumps(result).encode() + b"\n"
 
-        if waiting.done() and waiting.exception() is not None:
-            raise waiting.exception()  # type: ignore[misc]
+        if waiting.done():
+            failure = waiting.exception()
+            if failure is not None:
+                raise failure
         return StreamResponse(body())
 
     async def attach(self, req: Request) -> Hijack:
         container = self.svc.get(req.params["id"])
-        if not req.flag("stream") and req.flag("logs"):
-            pass
         if container.state.status is Status.PAUSED:
-            raise errors.Conflict(f"You cannot attach to a paused container, unpause it first")
+            raise errors.Conflict("You cannot attach to a paused container, unpause it first")
         if container.state.status in (Status.EXITED,) and container.spec.auto_remove:
             raise errors.Conflict("You cannot attach to a stopped container, start it first")
         stdin = req.flag("stdin")
@@ -178,32 +193,64 @@ class ContainerRoutes:
         detach_keys = streams.parse_detach_keys(req.arg("detachKeys") or self.b.detach_keys)
         tty = container.spec.tty
         content_type = (
-            "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+            "application/vnd.docker.raw-stream"
+            if tty
+            else "application/vnd.docker.multiplexed-stream"
+        )
+
+        # Registered before the 101 answer goes out: the client starts the container as
+        # soon as it has that answer.
+        reservation = self.svc.reserve_attach(
+            container.id, stdin=stdin, stdout=stdout, stderr=stderr
         )
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             # A client without stdin half-closes its side at once: that is not a hang-up,
             # so the attach waits for the start regardless.
-            _c, shim_reader, shim_writer = await self.svc.open_attach(
-                container.id, stdin=stdin, stdout=stdout, stderr=stderr
-            )
-            detached = await streams.pump(
-                reader,
-                writer,
-                shim_reader,
-                shim_writer,
-                tty=tty,
-                stdin=stdin,
-                detach_keys=detach_keys,
-            )
+            try:
+                shim_reader, shim_writer = await self.svc.connect_attach(reservation)
+            except BaseException:
+                self.svc.cancel_attach(reservation)
+                raise
+            flushed = asyncio.Event()
+            self._streaming.setdefault(container.id, set()).add(flushed)
+            try:
+                detached = await streams.pump(
+                    reader,
+                    writer,
+                    shim_reader,
+                    shim_writer,
+                    tty=tty,
+                    stdin=stdin,
+                    detach_keys=detach_keys,
+                )
+                with contextlib.suppress(ConnectionError):
+                    await writer.drain()
+            finally:
+                flushed.set()
+                waiting = self._streaming.get(container.id, set())
+                waiting.discard(flushed)
+                if not waiting:
+                    self._streaming.pop(container.id, None)
             if detached:
                 self.b.events.publish(
-                    "container", "detach", container.id,
+                    "container",
+                    "detach",
+                    container.id,
                     {"image": container.image_ref, "name": container.name},
                 )
             writer.close()
 
         return Hijack(handle, content_type=content_type)
+
+    async def _streams_flushed(self, container_id: str) -> None:
+        """Return once the container's attach streams have sent all output (bounded)."""
+        pending = [asyncio.create_task(e.wait()) for e in self._streaming.get(container_id, ())]
+        if not pending:
+            return
+        _done, late = await asyncio.wait(pending, timeout=ATTACH_FLUSH_TIMEOUT)
+        for task in late:
+            task.cancel()
 
     async def logs(self, req: Request) -> StreamResponse:
         container = self.svc.get(req.params["id"])
@@ -233,7 +280,12 @@ class ContainerRoutes:
             entries: Any
             if follow and running():
                 entries = log_reader.follow_logs(
-                    path, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr,
+                    path,
+                    tail=tail,
+                    since=since,
+                    until=until,
+                    stdout=stdout,
+                    stderr=stderr,
                     is_running=running,
                 )
             else:
@@ -250,7 +302,9 @@ class ContainerRoutes:
                 yield data if tty else streams.frame(stream, data)
 
         content_type = (
-            "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+            "application/vnd.docker.raw-stream"
+            if tty
+            else "application/vnd.docker.multiplexed-stream"
         )
         return StreamResponse(body(), content_type=content_type)
 
@@ -370,13 +424,19 @@ def _matches(container: Container, filters: dict[str, list[str]], show_all: bool
             or str(container.state.exit_code) not in values
         ):
             return False
-        if key == "ancestor" and container.image_ref not in values and not any(
-            container.image_id.startswith(v) or container.image_id == f"sha256:{v}" for v in values
+        if (
+            key == "ancestor"
+            and container.image_ref not in values
+            and not any(
+                container.image_id.startswith(v) or container.image_id == f"sha256:{v}"
+                for v in values
+            )
         ):
             return False
-    if filters and not show_all and "status" not in filters and not container.state.running:
-        return False
-    return True
+    # Without -a a filter still only sees running containers, unless it asks by status.
+    return not (
+        filters and not show_all and "status" not in filters and not container.state.running
+    )
 
 
 async def _ps(args: str, pids: list[int]) -> tuple[list[str], list[list[str]]]:

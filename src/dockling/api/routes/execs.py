@@ -97,7 +97,9 @@ class ExecRoutes:
             writer.close()
 
         content_type = (
-            "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+            "application/vnd.docker.raw-stream"
+            if tty
+            else "application/vnd.docker.multiplexed-stream"
         )
         return Hijack(handle, content_type=content_type)
 

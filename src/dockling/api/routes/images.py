@@ -68,7 +68,9 @@ def register(router: Router, backend: Backend) -> None:
         for image in await asyncio.to_thread(images.list):
             data = summary(image)
             if "reference" in filters and not any(
-                _ref_match(tag, pattern) for tag in image.repo_tags for pattern in filters["reference"]
+                _ref_match(tag, pattern)
+                for tag in image.repo_tags
+                for pattern in filters["reference"]
             ):
                 continue
             if "dangling" in filters:
@@ -79,9 +81,7 @@ def register(router: Router, backend: Backend) -> None:
                 labels = data.get("Labels") or {}
                 if not all(_label_match(labels, sel) for sel in filters["label"]):
                     continue
-            data["Containers"] = sum(
-                1 for c in backend.containers.list() if c.image_id == image.id
-            )
+            data["Containers"] = sum(1 for c in backend.containers.list() if c.image_id == image.id)
             result.append(data)
         return json_response(result)
 
@@ -98,8 +98,12 @@ def register(router: Router, backend: Backend) -> None:
         result = await asyncio.to_thread(images.remove, name, force=force, in_use_by=in_use)
         for item in result:
             for action, ref in item.items():
-                events.publish("image", action.lower().replace("deleted", "delete").replace(
-                    "untagged", "untag"), ref, {"name": ref})
+                events.publish(
+                    "image",
+                    action.lower().replace("deleted", "delete").replace("untagged", "untag"),
+                    ref,
+                    {"name": ref},
+                )
         return json_response(result)
 
     async def tag(req: Request) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from dockling.api.backend import Backend
 from dockling.api.filters import parse_filters
@@ -20,7 +21,7 @@ def register(router: Router, backend: Backend) -> None:
         )
 
     async def version(req: Request) -> Response:
-        return json_response(backend.version())
+        return json_response(_with_engine_details(backend.version()))
 
     async def info(req: Request) -> Response:
         return json_response(backend.info())
@@ -47,3 +48,31 @@ def register(router: Router, backend: Backend) -> None:
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)
     router.add("GET", "/events", events)
+
+
+# The docker CLI prints the Engine's server section from the component's Details, not from
+# the top-level fields: without these keys `docker version` shows "(minimum version )" and "/".
+_ENGINE_DETAILS = (
+    "ApiVersion",
+    "MinAPIVersion",
+    "GitCommit",
+    "GoVersion",
+    "Os",
+    "Arch",
+    "KernelVersion",
+    "BuildTime",
+)
+
+
+def _with_engine_details(data: dict[str, Any]) -> dict[str, Any]:
+    """GET /version's body with the Engine component's Details filled from the top level."""
+    data.setdefault("Experimental", False)
+    for component in data.get("Components") or []:
+        if component.get("Name") != "Engine":
+            continue
+        details = component.setdefault("Details", {})
+        for key in _ENGINE_DETAILS:
+            if key in data:
+                details.setdefault(key, data[key])
+        details.setdefault("Experimental", str(data["Experimental"]).lower())
+    return data

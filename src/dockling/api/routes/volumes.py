@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dockling import errors
 from dockling.api.backend import Backend
 from dockling.api.filters import parse_filters
@@ -17,7 +19,7 @@ def register(router: Router, backend: Backend) -> None:
         body = await req.json() or {}
         driver = body.get("Driver") or "local"
         if driver != "local":
-            raise errors.NotFound(f"plugin \"{driver}\" not found")
+            raise errors.NotFound(f'plugin "{driver}" not found')
         volume = volumes.create(
             body.get("Name") or None,
             labels=dict(body.get("Labels") or {}),
@@ -68,6 +70,6 @@ def register(router: Router, backend: Backend) -> None:
     router.add("DELETE", "/volumes/{name}", remove)
 
 
-def _label_match(labels: dict[str, str], selector: str) -> bool:
+def _label_match(labels: Mapping[str, str], selector: str) -> bool:
     key, sep, value = selector.partition("=")
     return key in labels and (not sep or labels[key] == value)

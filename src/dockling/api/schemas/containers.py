@@ -292,7 +292,8 @@ def inspect(
             "Mounts": [
                 {"Type": m.type, "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
                 for m in spec.mounts
-                if m.type in ("bind", "volume") and not m.source.startswith("/") or m.type == "tmpfs"
+                if (m.type in ("bind", "volume") and not m.source.startswith("/"))
+                or m.type == "tmpfs"
             ]
             or None,
         },

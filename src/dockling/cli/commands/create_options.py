@@ -104,6 +104,18 @@ def _lookup_env(item: str) -> str | None:
     return f"{item}={value}" if value is not None else item
 
 
+def environment(values: dict[str, Any]) -> list[str]:
+    """KEY=VAL entries of `--env-file` files then `-e` flags (run, create and exec)."""
+    env: list[str] = []
+    for path in values["env_file"]:
+        env.extend(read_kv_file(path, env=True))
+    for item in values["env"]:
+        looked = _lookup_env(item)
+        if looked is not None:
+            env.append(looked)
+    return env
+
+
 def read_kv_file(path: str, *, env: bool) -> list[str]:
     """Lines of an --env-file / --label-file: comments and blanks skipped."""
     try:
@@ -131,6 +143,7 @@ def read_kv_file(path: str, *, env: bool) -> list[str]:
 
 
 def parse_labels(items: list[str]) -> dict[str, str]:
+    """KEY=VALUE items as a map (a bare KEY maps to ""); labels, sysctls, driver options."""
     labels: dict[str, str] = {}
     for item in items:
         key, _, value = item.partition("=")
@@ -269,13 +282,7 @@ def build_create(values: dict[str, Any], args: list[str], *, run: bool) -> dict[
     interactive = bool(values["interactive"])
     attach = [a.lower() for a in values["attach"]]
 
-    env: list[str] = []
-    for path in values["env_file"]:
-        env.extend(read_kv_file(path, env=True))
-    for item in values["env"]:
-        looked = _lookup_env(item)
-        if looked is not None:
-            env.append(looked)
+    env = environment(values)
 
     labels_list: list[str] = []
     for path in values["label_file"]:

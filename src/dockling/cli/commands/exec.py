@@ -14,15 +14,9 @@ from dockling.client.transport import APIError
 
 def exec_body(values: dict[str, Any], command: list[str]) -> dict[str, Any]:
     """The POST /containers/{id}/exec body for parsed exec flags."""
-    from dockling.cli.commands.create_options import _lookup_env, read_kv_file
+    from dockling.cli.commands.create_options import environment
 
-    env: list[str] = []
-    for path in values["env_file"]:
-        env.extend(read_kv_file(path, env=True))
-    for item in values["env"]:
-        looked = _lookup_env(item)
-        if looked is not None:
-            env.append(looked)
+    env = environment(values)
     detach = bool(values["detach"])
     body: dict[str, Any] = {
         "User": values["user"] or "",

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-from dockling.cli.commands.lifecycle import confirm, parse_filters
+from dockling.cli.commands.lifecycle import confirm_prune, parse_filters, write_reclaimed
 from dockling.cli.context import CLIError, Context
 from dockling.cli.flags import FlagSet
 from dockling.cli.humanize import ago, go_time, human_size
@@ -115,15 +115,9 @@ def cmd_images(ctx: Context, args: list[str], display: str) -> int:
     fmt = values["format"] or DEFAULT_FORMAT
     if values["digests"] and not values["format"]:
         fmt = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-    if fmt == "json":
-        fmt = "{{json .}}"
-    from dockling.cli.table import write_formatted
-    from dockling.cli.template import TemplateError
+    from dockling.cli.table import write_listing
 
-    try:
-        write_formatted(fmt, rows, HEADERS)
-    except TemplateError as exc:
-        raise CLIError(f"template: {exc}", 1) from None
+    write_listing(fmt, rows, HEADERS)
     return 0
 
 
@@ -271,7 +265,7 @@ def cmd_image_prune(ctx: Context, args: list[str], display: str) -> int:
         )
     else:
         warning = "WARNING! This will remove all dangling images."
-    if not values["force"] and not confirm(warning + "\nAre you sure you want to continue?"):
+    if not confirm_prune(warning, force=values["force"]):
         return 0
     report = ctx.client.prune_images(filters or None) or {}
     deleted = report.get("ImagesDeleted") or []
@@ -283,5 +277,5 @@ def cmd_image_prune(ctx: Context, args: list[str], display: str) -> int:
             if item.get("Deleted"):
                 sys.stdout.write(f"deleted: {item['Deleted']}\n")
         sys.stdout.write("\n")
-    sys.stdout.write(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}\n")
+    write_reclaimed(report)
     return 0

@@ -11,6 +11,13 @@ from dockling.cli.flags import FlagSet
 from dockling.cli.units import parse_go_int
 from dockling.client.transport import APIError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    class _StopAction(Protocol):
+        def __call__(self, ref: str, *, timeout: int | None, signal: str | None) -> None: ...
+
 
 def parse_filters(items: list[str]) -> dict[str, list[str]]:
     """--filter k=v flags as the API's filters map."""
@@ -29,6 +36,18 @@ def confirm(prompt: str) -> bool:
     sys.stdout.flush()
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
+
+
+def confirm_prune(warning: str, *, force: bool) -> bool:
+    """True if a prune may go ahead: `--force`, or a yes to `warning` and docker's question."""
+    return force or confirm(warning + "\nAre you sure you want to continue?")
+
+
+def write_reclaimed(report: dict[str, Any]) -> None:
+    """The last line of every prune: the space its report says was freed."""
+    from dockling.cli.humanize import human_size
+
+    sys.stdout.write(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}\n")
 
 
 def for_each(refs: list[str], action: Callable[[str], None], *, echo: bool = True) -> list[str]:
@@ -101,24 +120,22 @@ def _start_attached(ctx: Context, ref: str, values: dict[str, object]) -> int:
 
 def cmd_stop(ctx: Context, args: list[str], display: str) -> int:
     fs = _simple(display, "Stop one or more running containers")
-    fs.value("time", "t", "Seconds to wait before killing the container", convert=parse_go_int)
-    fs.alias("timeout", "time")
-    fs.value("signal", "s", "Signal to send to the container")
-    values, refs = fs.parse(args)
-    failed = for_each(
-        refs, lambda ref: ctx.client.stop(ref, timeout=values["time"], signal=values["signal"])
-    )
-    return 1 if failed else 0
+    return _stop_each(fs, args, ctx.client.stop)
 
 
 def cmd_restart(ctx: Context, args: list[str], display: str) -> int:
     fs = _simple(display, "Restart one or more containers")
+    return _stop_each(fs, args, ctx.client.restart)
+
+
+def _stop_each(fs: FlagSet, args: list[str], action: _StopAction) -> int:
+    """stop and restart: the same flags, `action(ref, timeout=, signal=)` on each ref."""
     fs.value("time", "t", "Seconds to wait before killing the container", convert=parse_go_int)
     fs.alias("timeout", "time")
     fs.value("signal", "s", "Signal to send to the container")
     values, refs = fs.parse(args)
     failed = for_each(
-        refs, lambda ref: ctx.client.restart(ref, timeout=values["time"], signal=values["signal"])
+        refs, lambda ref: action(ref, timeout=values["time"], signal=values["signal"])
     )
     return 1 if failed else 0
 
@@ -229,15 +246,13 @@ def cmd_container_prune(ctx: Context, args: list[str], display: str) -> int:
     fs.bool("force", "f", "Do not prompt for confirmation")
     fs.list("filter", None, 'Provide filter values (e.g. "until=<timestamp>")')
     values, _ = fs.parse(args)
-    if not values["force"] and not confirm(
-        "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"
+    if not confirm_prune(
+        "WARNING! This will remove all stopped containers.", force=values["force"]
     ):
         return 0
     report = ctx.client.prune_containers(parse_filters(values["filter"]) or None) or {}
-    from dockling.cli.humanize import human_size
-
     deleted = report.get("ContainersDeleted") or []
     if deleted:
         sys.stdout.write("Deleted Containers:\n" + "".join(f"{c}\n" for c in deleted) + "\n")
-    sys.stdout.write(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}\n")
+    write_reclaimed(report)
     return 0

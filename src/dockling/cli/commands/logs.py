@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from dockling.cli.context import Context
 from dockling.cli.flags import FlagSet
-from dockling.client.multiplex import MULTIPLEXED_CONTENT_TYPE, STDERR, FrameSplitter
+from dockling.client.multiplex import MULTIPLEXED_CONTENT_TYPE
 
 
 def cmd_logs(ctx: Context, args: list[str], display: str) -> int:
@@ -46,22 +44,10 @@ def cmd_logs(ctx: Context, args: list[str], display: str) -> int:
         multiplexed = content_type.startswith(MULTIPLEXED_CONTENT_TYPE)
     else:
         multiplexed = not tty
-    out = sys.stdout.buffer
-    err = sys.stderr.buffer
-    splitter = FrameSplitter()
+    from dockling.cli.commands.streams import copy_to_stdio
+
     try:
-        while True:
-            data = resp.read1(65536)
-            if not data:
-                break
-            if not multiplexed:
-                out.write(data)
-                out.flush()
-                continue
-            for kind, payload in splitter.feed(data):
-                target = err if kind == STDERR else out
-                target.write(payload)
-                target.flush()
+        copy_to_stdio(resp.read1, multiplexed=multiplexed)
     finally:
         resp.close()
     return 0

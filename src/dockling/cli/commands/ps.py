@@ -216,8 +216,6 @@ def cmd_ps(ctx: Context, args: list[str], display: str) -> int:
         fmt = "{{.ID}}"
     elif not fmt or fmt == "table":
         fmt = DEFAULT_FORMAT + ("\t{{.Size}}" if values["size"] else "")
-    elif fmt == "json":
-        fmt = "{{json .}}"
     want_size = bool(values["size"]) or ".Size" in fmt
     containers = ctx.client.list_containers(
         all=bool(values["all"]),
@@ -232,16 +230,7 @@ def cmd_ps(ctx: Context, args: list[str], display: str) -> int:
         sys.stdout.write("".join(row.f_ID() + "\n" for row in rows))
         return 0
 
-    _write(fmt, rows)
+    from dockling.cli.table import write_listing
+
+    write_listing(fmt, rows, HEADERS)
     return 0
-
-
-def _write(fmt: str, rows: list[ContainerRow]) -> None:
-    from dockling.cli.context import CLIError
-    from dockling.cli.table import write_formatted
-    from dockling.cli.template import TemplateError
-
-    try:
-        write_formatted(fmt, rows, HEADERS)
-    except TemplateError as exc:
-        raise CLIError(f"template: {exc}", 1) from None

@@ -128,9 +128,7 @@ def cmd_stats(ctx: Context, args: list[str], display: str) -> int:
         listing = client.list_containers(all=bool(values["all"])) or []
         refs = [c["Id"][:12] for c in listing]
     fmt = values["format"] or DEFAULT_FORMAT
-    if fmt == "json":
-        fmt = "{{json .}}"
-    from dockling.cli.table import write_formatted
+    from dockling.cli.table import write_listing
 
     if values["no_stream"]:
         rows: list[StatsRow] = []
@@ -143,7 +141,7 @@ def cmd_stats(ctx: Context, args: list[str], display: str) -> int:
                 failed = True
                 continue
             rows.append(StatsRow(ref, sample))
-        write_formatted(fmt, rows, HEADERS)
+        write_listing(fmt, rows, HEADERS)
         return 1 if failed else 0
 
     latest: dict[str, Any] = {}
@@ -164,7 +162,7 @@ def cmd_stats(ctx: Context, args: list[str], display: str) -> int:
             if errors and not latest:
                 raise CLIError(f"Error response from daemon: {errors[0]}", 1)
             sys.stdout.write("\033[2J\033[H")
-            write_formatted(fmt, [StatsRow(ref, latest.get(ref)) for ref in refs], HEADERS)
+            write_listing(fmt, [StatsRow(ref, latest.get(ref)) for ref in refs], HEADERS)
             sys.stdout.flush()
     except KeyboardInterrupt:
         return 0

@@ -126,14 +126,20 @@ class StdinPump(threading.Thread):
 
 def copy_output(stream: Hijacked, tty: bool) -> None:
     """Copy the stream to stdout (and stderr when multiplexed) until it ends."""
+    copy_to_stdio(stream.recv, multiplexed=not tty)
+
+
+def copy_to_stdio(read: Callable[[int], bytes], *, multiplexed: bool) -> None:
+    """Copy what `read(size)` returns until b"": as is to stdout, or, if `multiplexed`,
+    each frame's payload to stdout or stderr as its header says."""
     out = sys.stdout.buffer
     err = sys.stderr.buffer
     splitter = FrameSplitter()
     while True:
-        data = stream.recv(65536)
+        data = read(65536)
         if not data:
             break
-        if tty:
+        if not multiplexed:
             out.write(data)
             out.flush()
             continue

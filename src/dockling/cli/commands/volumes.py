@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from dockling.cli.commands.lifecycle import confirm, for_each, parse_filters
+from dockling.cli.commands.lifecycle import confirm_prune, for_each, parse_filters, write_reclaimed
 from dockling.cli.context import CLIError, Context
 from dockling.cli.flags import FlagSet
 from dockling.cli.humanize import human_size
@@ -71,14 +71,6 @@ class VolumeRow:
         return out
 
 
-def _kv(items: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        out[key] = value
-    return out
-
-
 def cmd_volume_create(ctx: Context, args: list[str], display: str) -> int:
     fs = FlagSet(display, "[OPTIONS] [VOLUME]", "Create a volume", max_args=1)
     fs.value("driver", "d", "Specify volume driver name", default="local")
@@ -93,11 +85,13 @@ def cmd_volume_create(ctx: Context, args: list[str], display: str) -> int:
             "--name and as a positional arg",
             1,
         )
+    from dockling.cli.commands.create_options import parse_labels
+
     body = {
         "Name": name,
         "Driver": values["driver"] or "local",
-        "DriverOpts": _kv(values["opt"]),
-        "Labels": _kv(values["label"]),
+        "DriverOpts": parse_labels(values["opt"]),
+        "Labels": parse_labels(values["label"]),
     }
     created = ctx.client.create_volume(body) or {}
     sys.stdout.write(f"{created.get('Name', name)}\n")
@@ -118,16 +112,9 @@ def cmd_volume_ls(ctx: Context, args: list[str], display: str) -> int:
     if values["quiet"]:
         sys.stdout.write("".join(f"{v.get('Name')}\n" for v in volumes))
         return 0
-    fmt = values["format"] or DEFAULT_FORMAT
-    if fmt == "json":
-        fmt = "{{json .}}"
-    from dockling.cli.table import write_formatted
-    from dockling.cli.template import TemplateError
+    from dockling.cli.table import write_listing
 
-    try:
-        write_formatted(fmt, [VolumeRow(v) for v in volumes], HEADERS)
-    except TemplateError as exc:
-        raise CLIError(f"template: {exc}", 1) from None
+    write_listing(values["format"] or DEFAULT_FORMAT, [VolumeRow(v) for v in volumes], HEADERS)
     return 0
 
 
@@ -169,11 +156,11 @@ def cmd_volume_prune(ctx: Context, args: list[str], display: str) -> int:
         warning = (
             "WARNING! This will remove anonymous local volumes not used by at least one container."
         )
-    if not values["force"] and not confirm(warning + "\nAre you sure you want to continue?"):
+    if not confirm_prune(warning, force=values["force"]):
         return 0
     report = ctx.client.prune_volumes(filters or None) or {}
     deleted = report.get("VolumesDeleted") or []
     if deleted:
         sys.stdout.write("Deleted Volumes:\n" + "".join(f"{v}\n" for v in deleted) + "\n")
-    sys.stdout.write(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}\n")
+    write_reclaimed(report)
     return 0

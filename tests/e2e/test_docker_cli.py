@@ -1,0 +1,504 @@
+"""The real docker CLI (28.x, /usr/local/bin/docker) against docklingd: Docker compatibility.
+
+Every test drives `docker` exactly as a user would, with DOCKER_HOST pointing at the
+session's docklingd, and compares what it prints and its exit code with what Docker does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pexpect
+import pytest
+
+pytestmark = [pytest.mark.docker_cli, pytest.mark.runc]
+
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+PROMPT = r"[#$] "
+
+
+def docker(
+    daemon: Any, *args: str, input: str | None = None, timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DOCKER, *args],
+        capture_output=True,
+        text=True,
+        env=daemon.env,
+        input=input,
+        timeout=timeout,
+    )
+
+
+def ok(daemon: Any, *args: str, input: str | None = None, timeout: float = 20) -> str:
+    """Run docker, insist on exit 0 and return stdout."""
+    out = docker(daemon, *args, input=input, timeout=timeout)
+    assert out.returncode == 0, f"docker {' '.join(args)}: {out.returncode}\n{out.stderr}"
+    return out.stdout
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def names(daemon: Any) -> Iterator[Callable[[str], str]]:
+    """A maker of unique container names; each such container is force-removed at the end."""
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = unique(prefix)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        daemon.request("DELETE", f"/containers/{name}?force=1&v=1")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")
+
+
+def inspect(daemon: Any, ref: str) -> dict[str, Any]:
+    data = json.loads(ok(daemon, "inspect", ref))
+    assert isinstance(data, list) and len(data) == 1
+    result: dict[str, Any] = data[0]
+    return result
+
+
+# ---- system -------------------------------------------------------------------------
+
+
+def test_version_negotiates_api_1_45(daemon: Any) -> None:
+    out = ok(daemon, "version")
+    client, _, server = out.partition("Server:")
+    assert "1.45 (downgraded from" in client
+    assert "API version:      1.45 (minimum version 1.24)" in server
+    assert "OS/Arch:          linux/amd64" in server
+    assert "Engine:" in server
+
+    fmt = ok(daemon, "version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}")
+    assert fmt.strip() == "1.45 linux"
+
+
+def test_info(daemon: Any) -> None:
+    out = ok(daemon, "info")
+    assert "Storage Driver: overlay2" in out
+    assert "Cgroup Version: 1" in out
+    assert "Default Runtime: runc" in out
+    fmt = ok(daemon, "info", "--format", "{{.OSType}} {{.Driver}} {{.NCPU}}")
+    assert fmt.split() == ["linux", "overlay2", str(os.cpu_count())]
+
+
+# ---- docker run ---------------------------------------------------------------------
+
+
+def test_run_rm_echo(daemon: Any) -> None:
+    out = docker(daemon, "run", "--rm", daemon.image, "echo", "hi")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "hi\n"
+    assert out.stderr == ""
+
+
+def test_run_exit_code_passthrough(daemon: Any) -> None:
+    out = docker(daemon, "run", "--rm", daemon.image, "sh", "-c", "exit 7")
+    assert out.returncode == 7
+
+
+def test_run_missing_command_is_127(daemon: Any, names: Callable[[str], str]) -> None:
+    name = names("nocmd")
+    out = docker(daemon, "run", "--name", name, daemon.image, "no-such-command")
+    assert out.returncode == 127
+    assert "executable file not found" in out.stderr
+
+
+def test_run_rm_removes_the_container(daemon: Any) -> None:
+    name = unique("rm")
+    ok(daemon, "run", "--rm", "--name", name, daemon.image, "true")
+    out = docker(daemon, "inspect", name)
+    assert out.returncode == 1
+    assert "No such object" in out.stderr
+
+
+def test_run_stdin_pipe(daemon: Any) -> None:
+    out = docker(daemon, "run", "--rm", "-i", daemon.image, "wc", "-l", input="a\nb\nc\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "3"
+
+
+# ---- a detached container's life ----------------------------------------------------
+
+
+def test_detached_lifecycle(daemon: Any, names: Callable[[str], str]) -> None:
+    name = names("life")
+    cid = ok(daemon, "run", "-d", "--name", name, daemon.image, "sleep", "60").strip()
+    assert len(cid) == 64
+
+    ps = ok(daemon, "ps").splitlines()
+    assert ps[0].split() == [
+        "CONTAINER",
+        "ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
+    row = next(line for line in ps if line.startswith(cid[:12]))
+    assert row.split()[1] == daemon.image  # IMAGE shows the reference as the user typed it
+    assert '"sleep 60"' in row
+    assert "Up " in row
+    assert row.endswith(name)
+
+    assert cid[:12] in ok(daemon, "ps", "-q").split()
+    formatted = ok(daemon, "ps", "-a", "--format", "{{.Names}} {{.Status}}").splitlines()
+    assert any(line.startswith(f"{name} Up ") for line in formatted)
+
+    hostname = ok(daemon, "exec", name, "sh", "-c", "echo $HOSTNAME")
+    assert hostname == f"{cid[:12]}\n"
+    assert ok(daemon, "exec", "-i", name, "cat", input="piped in\n") == "piped in\n"
+    failed = docker(daemon, "exec", name, "sh", "-c", "exit 5")
+    assert failed.returncode == 5
+
+    data = inspect(daemon, name)
+    assert data["State"]["Running"] is True
+    assert data["Config"]["Cmd"] == ["sleep", "60"]
+    assert data["Name"] == f"/{name}"
+    assert data["Id"] == cid
+    pid = ok(daemon, "inspect", "-f", "{{.State.Pid}}", name).strip()
+    assert int(pid) == data["State"]["Pid"] > 0
+
+    busy = docker(daemon, "rm", name)
+    assert busy.returncode == 1
+    assert "stop the container before removing or force remove" in busy.stderr
+
+    started = time.monotonic()
+    assert ok(daemon, "stop", "-t", "1", name) == f"{name}\n"
+    assert time.monotonic() - started < 5
+    stopped = inspect(daemon, name)["State"]
+    assert stopped["Running"] is False
+    assert stopped["ExitCode"] == 137  # sleep as PID 1 ignores SIGTERM: killed after 1 s
+
+    assert ok(daemon, "start", name) == f"{name}\n"
+    first_pid = inspect(daemon, name)["State"]["Pid"]
+    assert ok(daemon, "restart", "-t", "1", name) == f"{name}\n"
+    after = inspect(daemon, name)["State"]
+    assert after["Running"] is True
+    assert after["Pid"] != first_pid
+
+    assert ok(daemon, "rm", "-f", name) == f"{name}\n"
+    assert docker(daemon, "inspect", name).returncode == 1
+
+
+def test_logs_timestamps_tail_and_follow(daemon: Any, names: Callable[[str], str]) -> None:
+    name = names("logs")
+    ok(daemon, "run", "-d", "--name", name, daemon.image, "sh", "-c", "echo one; echo two >&2")
+    assert ok(daemon, "wait", name).strip() == "0"
+
+    out = docker(daemon, "logs", name)
+    assert out.stdout == "one\n"
+    assert out.stderr == "two\n"
+    tailed = docker(daemon, "logs", "-t", "--tail", "1", name)
+    assert tailed.stdout == ""
+    stamp, _, text = tailed.stderr.strip().partition(" ")
+    assert text == "two"
+    assert stamp.endswith("Z") and "T" in stamp
+
+    follow_name = names("follow")
+    ok(
+        daemon,
+        "run",
+        "-d",
+        "--name",
+        follow_name,
+        daemon.image,
+        "sh",
+        "-c",
+        "echo a; sleep 1; echo b",
+    )
+    started = time.monotonic()
+    followed = docker(daemon, "logs", "-f", follow_name, timeout=10)
+    assert followed.returncode == 0, followed.stderr
+    assert followed.stdout == "a\nb\n"
+    assert time.monotonic() - started < 8
+
+
+def test_attach_reads_output(daemon: Any, names: Callable[[str], str]) -> None:
+    name = names("attach")
+    ok(
+        daemon,
+        "run",
+        "-d",
+        "--name",
+        name,
+        daemon.image,
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.2; done",
+    )
+    with subprocess.Popen(
+        [DOCKER, "attach", name],
+        env=daemon.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == b"tick\n"
+        finally:
+            proc.kill()
+            proc.wait(timeout=5)
+    # Killing the client detaches it; the container goes on.
+    assert inspect(daemon, name)["State"]["Running"] is True
+
+
+def test_run_it_through_a_pty_and_detach(daemon: Any, names: Callable[[str], str]) -> None:
+    name = names("tty")
+    child = pexpect.spawn(
+        DOCKER, ["run", "-it", "--name", name, daemon.image, "sh"], env=daemon.env, timeout=10
+    )
+    try:
+        child.expect(PROMPT)
+        child.sendline("echo hi$((40+2))")
+        child.expect("hi42")
+        child.expect(PROMPT)
+        child.send("\x10\x11")  # ctrl-p ctrl-q
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert inspect(daemon, name)["State"]["Running"] is True
+
+    exec_child = pexpect.spawn(DOCKER, ["exec", "-it", name, "sh"], env=daemon.env, timeout=10)
+    try:
+        exec_child.expect(PROMPT)
+        exec_child.sendline("tty; echo $((6*7))")
+        exec_child.expect("/dev/pts/")
+        exec_child.expect("42")
+        exec_child.sendline("exit 3")
+        exec_child.expect(pexpect.EOF)
+    finally:
+        exec_child.close(force=True)
+    assert exec_child.exitstatus == 3
+    assert inspect(daemon, name)["State"]["Running"] is True
+
+
+def test_top_stats_rename_pause_wait(daemon: Any, names: Callable[[str], str]) -> None:
+    name = names("misc")
+    ok(daemon, "run", "-d", "--name", name, daemon.image, "sleep", "60")
+
+    top = ok(daemon, "top", name).splitlines()
+    assert top[0].split()[:3] == ["UID", "PID", "PPID"]
+    assert any(line.endswith("sleep 60") for line in top[1:])
+
+    stats = ok(daemon, "stats", "--no-stream", name).splitlines()
+    assert stats[0].split()[:3] == ["CONTAINER", "ID", "NAME"]
+    assert name in stats[1]
+    assert stats[1].split()[-1] == "1"  # PIDS
+
+    renamed = names("renamed")
+    ok(daemon, "rename", name, renamed)
+    assert inspect(daemon, renamed)["Name"] == f"/{renamed}"
+
+    ok(daemon, "pause", renamed)
+    state = inspect(daemon, renamed)["State"]
+    assert state["Paused"] is True and state["Status"] == "paused"
+    status = ok(daemon, "ps", "--filter", f"name={renamed}", "--format", "{{.Status}}")
+    assert status.strip().endswith("(Paused)")
+    ok(daemon, "unpause", renamed)
+    assert inspect(daemon, renamed)["State"]["Status"] == "running"
+
+    ok(daemon, "kill", renamed)
+    assert ok(daemon, "wait", renamed).strip() == "137"
+
+
+def test_container_prune(daemon: Any, names: Callable[[str], str]) -> None:
+    stopped = names("prune")
+    running = names("keep")
+    ok(daemon, "run", "--name", stopped, daemon.image, "true")
+    ok(daemon, "run", "-d", "--name", running, daemon.image, "sleep", "60")
+    out = ok(daemon, "container", "prune", "-f")
+    assert "Deleted Containers:" in out
+    assert "Total reclaimed space:" in out
+    assert docker(daemon, "inspect", stopped).returncode == 1
+    assert inspect(daemon, running)["State"]["Running"] is True
+
+
+# ---- images, volumes, events --------------------------------------------------------
+
+
+def test_images_and_rmi_in_use(daemon: Any, names: Callable[[str], str]) -> None:
+    images = ok(daemon, "images").splitlines()
+    assert images[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert any(line.split()[:2] == ["busybox", "latest"] for line in images[1:])
+
+    name = names("inuse")
+    ok(daemon, "create", "--name", name, daemon.image, "true")
+    out = docker(daemon, "rmi", daemon.image)
+    assert out.returncode == 1
+    assert "conflict: unable to remove repository reference" in out.stderr
+    assert "is using its referenced image" in out.stderr
+    assert ok(daemon, "images", "-q", daemon.image).strip()
+
+
+def test_volume_commands(daemon: Any) -> None:
+    vol = unique("vol")
+    assert ok(daemon, "volume", "create", vol) == f"{vol}\n"
+    try:
+        listed = ok(daemon, "volume", "ls").splitlines()
+        assert listed[0].split() == ["DRIVER", "VOLUME", "NAME"]
+        assert f"local     {vol}" in listed
+        data = json.loads(ok(daemon, "volume", "inspect", vol))
+        assert data[0]["Name"] == vol
+        assert data[0]["Driver"] == "local"
+        assert data[0]["Mountpoint"].endswith(f"/volumes/{vol}/_data")
+    finally:
+        assert ok(daemon, "volume", "rm", vol) == f"{vol}\n"
+    assert docker(daemon, "volume", "inspect", vol).returncode == 1
+
+
+def test_events_since_until(daemon: Any) -> None:
+    name = unique("events")
+    since = time.time()
+    ok(daemon, "run", "--rm", "--name", name, daemon.image, "true")
+    until = time.time() + 0.2
+    out = ok(
+        daemon,
+        "events",
+        "--since",
+        f"{since - 0.1:.3f}",
+        "--until",
+        f"{until:.3f}",
+        "--filter",
+        f"container={name}",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        timeout=10,
+    )
+    actions = [line.split()[1] for line in out.splitlines()]
+    assert all(line.split()[0] == "container" for line in out.splitlines())
+    assert all(line.split()[2] == name for line in out.splitlines())
+    for action in ("create", "start", "die", "destroy"):
+        assert action in actions
+    order = [actions.index(a) for a in ("create", "start", "die", "destroy")]
+    assert order == sorted(order)
+
+
+# ---- run options --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "command", "expected"),
+    [
+        (["--memory", "64m"], "cat /sys/fs/cgroup/memory/memory.limit_in_bytes", "67108864"),
+        (["--pids-limit", "20"], "cat /sys/fs/cgroup/pids/pids.max", "20"),
+        (["--cpus", "0.5"], "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us", "50000"),
+        (["--user", "nobody"], "id -u", "65534"),
+        (["--cap-drop", "ALL"], "grep CapEff /proc/self/status", "CapEff:\t0000000000000000"),
+        (["-e", "GREETING=hello there"], "echo $GREETING", "hello there"),
+        (["-w", "/tmp/work"], "pwd", "/tmp/work"),
+        (["--hostname", "box1"], "hostname", "box1"),
+        (["--tmpfs", "/run"], "grep ' /run ' /proc/mounts | cut -d' ' -f3", "tmpfs"),
+    ],
+    ids=["memory", "pids", "cpus", "user", "cap-drop", "env", "workdir", "hostname", "tmpfs"],
+)
+def test_run_option(daemon: Any, flags: list[str], command: str, expected: str) -> None:
+    out = docker(daemon, "run", "--rm", *flags, daemon.image, "sh", "-c", command)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"{expected}\n"
+
+
+def test_run_read_only(daemon: Any) -> None:
+    out = docker(daemon, "run", "--rm", "--read-only", daemon.image, "touch", "/x")
+    assert out.returncode == 1
+    assert "Read-only file system" in out.stderr
+
+
+def test_run_entrypoint(daemon: Any) -> None:
+    out = ok(daemon, "run", "--rm", "--entrypoint", "echo", daemon.image, "from", "entry")
+    assert out == "from entry\n"
+
+
+def test_run_bind_mount(daemon: Any) -> None:
+    host_dir = tempfile.mkdtemp(prefix="dl-bind-")
+    try:
+        with open(os.path.join(host_dir, "in.txt"), "w") as f:
+            f.write("from host\n")
+        out = ok(
+            daemon,
+            "run",
+            "--rm",
+            "-v",
+            f"{host_dir}:/data",
+            daemon.image,
+            "sh",
+            "-c",
+            "cat /data/in.txt; echo back > /data/out.txt",
+        )
+        assert out == "from host\n"
+        with open(os.path.join(host_dir, "out.txt")) as f:
+            assert f.read() == "back\n"
+    finally:
+        shutil.rmtree(host_dir)
+
+
+def test_named_volume_persists_across_containers(daemon: Any) -> None:
+    vol = unique("data")
+    try:
+        ok(
+            daemon,
+            "run",
+            "--rm",
+            "-v",
+            f"{vol}:/data",
+            daemon.image,
+            "sh",
+            "-c",
+            "echo kept > /data/f",
+        )
+        out = ok(daemon, "run", "--rm", "-v", f"{vol}:/data", daemon.image, "cat", "/data/f")
+        assert out == "kept\n"
+    finally:
+        ok(daemon, "volume", "rm", vol)
+
+
+def test_restart_on_failure_counts(daemon: Any, names: Callable[[str], str]) -> None:
+    name = names("restart")
+    ok(
+        daemon,
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--restart",
+        "on-failure:2",
+        daemon.image,
+        "sh",
+        "-c",
+        "exit 3",
+    )
+
+    def done() -> bool:
+        data = inspect(daemon, name)
+        return data["RestartCount"] == 2 and data["State"]["Status"] == "exited"
+
+    wait_for(done, timeout=15, interval=0.2)
+    data = inspect(daemon, name)
+    assert data["State"]["ExitCode"] == 3
+    assert data["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
