@@ -13,6 +13,7 @@ from dockling.containers.execs import ExecService
 from dockling.containers.launcher import Launcher
 from dockling.containers.model import Container
 from dockling.containers.service import ContainerService
+from dockling.distribution.service import DistributionService
 from dockling.events.bus import EventBus
 from dockling.images.store import ImageService
 from dockling.volumes.local import LocalVolumeStore
@@ -26,6 +27,7 @@ class Backend:
     volumes: LocalVolumeStore
     events: EventBus
     launcher: Launcher
+    distribution: DistributionService
     info: Callable[[], dict[str, Any]]
     version: Callable[[], dict[str, Any]]
     detach_keys: str = ""
@@ -48,6 +50,6 @@ class Backend:
                         data["UpperDir"] = value
                     elif key == "workdir":
                         data["WorkDir"] = value
-        except Exception:  # noqa: BLE001 - inspect must answer even if the snapshot is gone
+        except Exception:
             pass
         return data

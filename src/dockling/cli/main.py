@@ -43,10 +43,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rmi": ("images", "cmd_rmi"),
     "tag": ("images", "cmd_tag"),
     "import": ("images", "cmd_import"),
-    "pull": ("images", "cmd_pull"),
+    "pull": ("distribution", "cmd_pull"),
+    "push": ("distribution", "cmd_push"),
+    "login": ("distribution", "cmd_login"),
+    "logout": ("distribution", "cmd_logout"),
     "events": ("system", "cmd_events"),
     "info": ("system", "cmd_info"),
     "version": ("system", "cmd_version"),
+    "registry": ("registry", "cmd_registry"),
 }
 
 GROUPS: dict[str, dict[str, tuple[str, str]]] = {
@@ -87,6 +91,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "tag": COMMANDS["tag"],
         "import": COMMANDS["import"],
         "pull": COMMANDS["pull"],
+        "push": COMMANDS["push"],
         "inspect": ("inspect", "cmd_image_inspect"),
         "prune": ("images", "cmd_image_prune"),
     },
@@ -115,6 +120,7 @@ Common Commands:
   ps          List containers
   images      List images
   pull        Download an image from a registry
+  push        Upload an image to a registry
   info        Display system-wide information
   version     Show the dockling version information
 
@@ -131,9 +137,12 @@ Commands:
   import      Import the contents from a tarball to create a filesystem image
   inspect     Return low-level information on dockling objects
   kill        Kill one or more running containers
+  login       Log in to a registry
+  logout      Log out from a registry
   logs        Fetch the logs of a container
   pause       Pause all processes within one or more containers
   port        List port mappings or a specific mapping for the container
+  registry    Run an OCI image registry (serve, gc)
   rename      Rename a container
   restart     Restart one or more containers
   rm          Remove one or more containers

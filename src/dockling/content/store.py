@@ -197,7 +197,13 @@ class ContentStore:
             if entry.is_file():
                 yield Digest("sha256:" + entry.name)
 
-    def clean_ingest(self) -> None:
-        """Remove every unfinished ingest (call at start, when none can be in flight)."""
+    def clean_ingest(self, *, keep_prefixes: tuple[str, ...] = ()) -> None:
+        """Remove unfinished ingests (call at start, when none can be in flight).
+
+        Ingests whose ref starts with one of `keep_prefixes` stay: downloads keep their
+        bytes across a daemon restart so that the next pull resumes with a Range request.
+        """
         for entry in os.scandir(self.ingest_root):
+            if keep_prefixes and entry.name.startswith(keep_prefixes):
+                continue
             shutil.rmtree(entry.path, ignore_errors=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dockling import errors
+from dockling.distribution.settings import RegistrySettings
 
 DEFAULT_SOCKET = "unix:///run/dockling/dockling.sock"
 DEFAULT_CONFIG = "/etc/dockling/daemon.json"
@@ -32,6 +33,8 @@ KNOWN_KEYS = {
     "max-concurrent-downloads",
     "proxies",
     "detach-keys",
+    "max-concurrent-uploads",
+    "max-download-attempts",
 }
 
 
@@ -47,6 +50,7 @@ class DaemonConfig:
     log_opts: dict[str, str] = field(default_factory=dict)
     log_level: str = "info"
     detach_keys: str = ""
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
 
     @property
     def pid_path(self) -> Path:
@@ -118,4 +122,31 @@ def load(args: argparse.Namespace) -> DaemonConfig:
         log_opts={k: str(v) for k, v in (data.get("log-opts") or {}).items()},
         log_level=log_level,
         detach_keys=data.get("detach-keys") or "",
+        registry=registry_settings(data),
+    )
+
+
+def registry_settings(data: dict[str, Any]) -> RegistrySettings:
+    """daemon.json's registry keys, with Docker's names and defaults."""
+    proxies = data.get("proxies") or {}
+    if not isinstance(proxies, dict):
+        raise errors.InvalidParameter("unable to configure the daemon: proxies must be an object")
+
+    def count(key: str, default: int) -> int:
+        value = data.get(key, default)
+        if not isinstance(value, int) or value < 1:
+            raise errors.InvalidParameter(
+                f"unable to configure the daemon: {key} must be a positive integer"
+            )
+        return value
+
+    return RegistrySettings(
+        mirrors=tuple(str(m).rstrip("/") for m in data.get("registry-mirrors") or ()),
+        insecure_registries=tuple(str(r) for r in data.get("insecure-registries") or ()),
+        max_concurrent_downloads=count("max-concurrent-downloads", 3),
+        max_concurrent_uploads=count("max-concurrent-uploads", 5),
+        max_download_attempts=count("max-download-attempts", 5),
+        http_proxy=str(proxies.get("http-proxy", "")),
+        https_proxy=str(proxies.get("https-proxy", "")),
+        no_proxy=str(proxies.get("no-proxy", "")),
     )

@@ -15,12 +15,13 @@ from dockling import API_VERSION, MIN_API_VERSION, __version__, errors
 from dockling.api import errors as api_errors
 from dockling.api.backend import Backend
 from dockling.api.http import HttpServer, Router
-from dockling.api.routes import containers, execs, images, system, volumes
+from dockling.api.routes import containers, distribution, execs, images, system, volumes
 from dockling.containers.execs import ExecService
 from dockling.containers.launcher import Launcher, LogDefaults, parse_size
 from dockling.containers.service import ContainerService
 from dockling.containers.store import ContainerStore
 from dockling.daemon.config import DaemonConfig
+from dockling.distribution.service import DistributionService
 from dockling.events.bus import EventBus
 from dockling.images.store import ImageService
 from dockling.runtime.runc import OciRuntime
@@ -74,6 +75,7 @@ def build(config: DaemonConfig, runtime_versions: dict[str, str]) -> tuple[HttpS
         events=events,
     )
     exec_service = ExecService(container_service, config.exec_root)
+    distribution_service = DistributionService(image_service, config.registry)
     backend = Backend(
         containers=container_service,
         execs=exec_service,
@@ -81,12 +83,13 @@ def build(config: DaemonConfig, runtime_versions: dict[str, str]) -> tuple[HttpS
         volumes=volume_store,
         events=events,
         launcher=launcher,
+        distribution=distribution_service,
         info=lambda: info(config, backend, runtime_versions),
         version=lambda: version(runtime_versions),
         detach_keys=config.detach_keys,
     )
     router = Router()
-    for module in (system, containers, execs, images, volumes):
+    for module in (system, containers, execs, images, volumes, distribution):
         module.register(router, backend)
     server = HttpServer(router, api_errors.error_response, server_header=f"dockling/{__version__}")
     return server, backend
@@ -142,6 +145,7 @@ def info(
     paused = sum(1 for c in containers if c.state.status.value == "paused")
     uname = platform.uname()
     driver, cg_version = cgroup_layout()
+    proxies = config.registry.proxies()
     return {
         "ID": _daemon_id(config.data_root),
         "Containers": len(containers),
@@ -177,13 +181,13 @@ def info(
         "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": {
             "IndexConfigs": {},
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-            "Mirrors": [],
+            "InsecureRegistryCIDRs": ["127.0.0.0/8", *config.registry.insecure_registries],
+            "Mirrors": list(config.registry.mirrors),
         },
         "DockerRootDir": str(config.data_root),
-        "HttpProxy": os.environ.get("HTTP_PROXY", os.environ.get("http_proxy", "")),
-        "HttpsProxy": os.environ.get("HTTPS_PROXY", os.environ.get("https_proxy", "")),
-        "NoProxy": os.environ.get("NO_PROXY", os.environ.get("no_proxy", "")),
+        "HttpProxy": proxies[0],
+        "HttpsProxy": proxies[1],
+        "NoProxy": proxies[2],
         "Name": socket.gethostname(),
         "Labels": [],
         "ExperimentalBuild": False,

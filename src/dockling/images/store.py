@@ -12,11 +12,12 @@ leases on the digests and chain ids it created, which the collector never touche
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import platform
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -75,7 +76,8 @@ class ImageService:
             errors.ImageNotFound, (hex_of(r[0]) for r in self._db.execute("SELECT id FROM images"))
         )
         # Nothing is in flight yet: whatever an earlier run left half done goes now.
-        self._content.clean_ingest()
+        # Partial downloads stay so that the next pull resumes them (see distribution.fetch).
+        self._content.clean_ingest(keep_prefixes=("pull-",))
         self._snapshots.cleanup()
         self.collect_garbage(at_start=True)
 
@@ -214,6 +216,120 @@ class ImageService:
             if self._snapshots.exists(key):
                 self._snapshots.remove(key)
         return result.diff_id, size, _MEDIA_TYPES[result.compression]
+
+    # -- pulled images (used by dockling.distribution) ----------------------------------
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[builtins.list[str]]:
+        """A lease for the block: keys added with `hold` survive garbage collection until exit."""
+        held: builtins.list[str] = []
+        try:
+            yield held
+        finally:
+            self._release(held)
+
+    def hold(self, held: builtins.list[str], *keys: str) -> None:
+        """Protect blob digests or chain ids under the lease `held`."""
+        self._lease(held, *keys)
+
+    def has_layer(self, chain: str) -> bool:
+        """True when the layer stack `chain` is unpacked (so its blob need not be fetched)."""
+        return self._snapshots.exists(chain)
+
+    def unpack_blob(
+        self, digest: str, parent: ChainID | None, held: builtins.list[str]
+    ) -> tuple[DiffID, int, str]:
+        """Unpack the stored layer blob `digest` on `parent` (once); hold its chain id.
+
+        Returns the diff id, unpacked size and media type.
+        """
+        return self._unpack(self._content.info(digest), parent, held)
+
+    def register_pulled(
+        self,
+        config_raw: bytes,
+        layers: Sequence[tuple[ChainID, DiffID, BlobInfo | None, str]],
+        references: Sequence[Reference],
+    ) -> tuple[Image, bool]:
+        """Record an image whose config blob and layers are already stored and unpacked.
+
+        `layers` are (chain id, diff id, layer blob or None when the layer was present,
+        media type), bottom first.  `references` (a tag, a digest reference) are pointed at
+        it in the same transaction.  Returns the image and whether anything changed.
+        """
+        image_id = sha256_digest(config_raw)
+        config = json.loads(config_raw)
+        if not self._content.exists(image_id):
+            self._content.write_blob(config_raw, expected_digest=image_id)
+        sizes = {chain: self._layer_size(chain) for chain, _, _, _ in layers}
+        with self._lock, metadata.transaction(self._db) as db:
+            changed = (
+                db.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None
+            )
+            parent: ChainID | None = None
+            for chain, diff_id, blob, media_type in layers:
+                db.execute(
+                    "INSERT OR IGNORE INTO image_layers (chain_id, diff_id, parent, size) "
+                    "VALUES (?, ?, ?, ?)",
+                    (chain, diff_id, parent, sizes[chain]),
+                )
+                if blob is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO image_layer_blobs "
+                        "(blob, diff_id, media_type, size) VALUES (?, ?, ?, ?)",
+                        (blob.digest, diff_id, media_type, blob.size),
+                    )
+                parent = chain
+            chains = [chain for chain, _, _, _ in layers]
+            db.execute(
+                "INSERT OR IGNORE INTO images "
+                "(id, config, created, size, top_layer, chain_ids, last_tag_time) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    image_id,
+                    config_raw.decode(),
+                    str(config.get("created") or _now()),
+                    sum(sizes.values()),
+                    chains[-1] if chains else None,
+                    json.dumps(chains),
+                    None,
+                ),
+            )
+            for ref in references:
+                key = f"{ref.name}@{ref.digest}" if ref.digest else str(ref.with_default_tag())
+                row = db.execute("SELECT image_id FROM image_refs WHERE ref = ?", (key,)).fetchone()
+                if row is None or row[0] != image_id:
+                    changed = True
+                    self._set_ref(db, ref, image_id)
+            self._index.add(hex_of(image_id))
+        return self.get(image_id), changed
+
+    def add_repo_digest(self, image_id: str, ref: Reference) -> None:
+        """Record `ref` (name@digest, e.g. after a push) as a RepoDigest of `image_id`."""
+        with self._lock, metadata.transaction(self._db) as db:
+            self._set_ref(db, ref, image_id)
+
+    def _layer_size(self, chain: str) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT size FROM image_layers WHERE chain_id = ?", (chain,)
+            ).fetchone()
+        return int(row[0]) if row is not None else self._snapshots.usage(chain).size
+
+    def layer_blobs(self, image: Image) -> builtins.list[tuple[BlobInfo, str]]:
+        """The stored blob and media type of each of `image`'s layers, bottom first."""
+        result: builtins.list[tuple[BlobInfo, str]] = []
+        for diff_id in image.config.get("rootfs", {}).get("diff_ids", []):
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT blob, media_type, size FROM image_layer_blobs WHERE diff_id = ?",
+                    (diff_id,),
+                ).fetchall()
+            row = next((r for r in rows if self._content.exists(r[0])), None)
+            if row is None:
+                raise errors.NotFound(f"layer {diff_id} of image {image.id}: no stored blob")
+            result.append((BlobInfo(row[0], int(row[2])), str(row[1])))
+        return result
 
     # -- lookup ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from dockling import errors
 from dockling.api.backend import Backend
 from dockling.api.filters import parse_filters
 from dockling.api.http import Request, Response, Router, StreamResponse, json_response
+from dockling.api.routes import distribution
 from dockling.images.store import summary
 
 
@@ -23,10 +24,7 @@ def register(router: Router, backend: Backend) -> None:
 
     async def create(req: Request) -> StreamResponse:
         if req.arg("fromImage"):
-            raise errors.NotImplementedFeature(
-                f"pulling {req.arg('fromImage')} from a registry is not supported by this "
-                "docklingd yet: load it with `dockling import TARBALL NAME`"
-            )
+            return await distribution.pull(req, backend)
         source = req.arg("fromSrc")
         if source != "-":
             raise errors.InvalidParameter(

@@ -227,29 +227,6 @@ def cmd_import(ctx: Context, args: list[str], display: str) -> int:
     return 0
 
 
-def cmd_pull(ctx: Context, args: list[str], display: str) -> int:
-    fs = FlagSet(
-        display,
-        "[OPTIONS] NAME[:TAG|@DIGEST]",
-        "Download an image from a registry",
-        min_args=1,
-        exact_args=True,
-    )
-    fs.bool("all-tags", "a", "Download all tagged images in the repository")
-    fs.value("platform", None, "Set platform if server is multi-platform capable")
-    fs.bool("quiet", "q", "Suppress verbose output")
-    values, (image,) = fs.parse(args)
-    from dockling.cli.commands.run import split_reference
-
-    repo, tag = split_reference(image)
-    events = ctx.client.pull(repo, tag, platform=values["platform"])
-    if values["quiet"]:
-        _print_progress(events, final_to_stdout=True)
-    else:
-        _print_progress(events, final_to_stdout=False)
-    return 0
-
-
 def cmd_image_prune(ctx: Context, args: list[str], display: str) -> int:
     fs = FlagSet(display, "[OPTIONS]", "Remove unused images", max_args=0)
     fs.bool("all", "a", "Remove all unused images, not just dangling ones")

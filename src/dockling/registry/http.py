@@ -1,0 +1,334 @@
+"""The registry's own HTTP/1.1 server on asyncio streams.
+
+Why not `dockling.api.http`: that server is shaped for the Engine API (it adds Docker engine
+headers to every answer, strips /vX.Y prefixes, knows only the engine's status codes and has
+hijacking).  A registry needs other things: zero-copy blob downloads with `loop.sendfile`
+(the throughput target), `Range` answers, `Expect: 100-continue`, large streamed request
+bodies that a handler may refuse without reading, and per-request access logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("dockling.registry.access")
+
+MAX_HEAD_BYTES = 64 * 1024
+STREAM_LIMIT = 1 << 20  # the reader buffers up to twice this before pausing the socket
+DRAIN_LIMIT = 16 << 20  # an unread body larger than this closes the connection instead
+REASONS = {
+    100: "Continue",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    206: "Partial Content",
+    307: "Temporary Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    416: "Requested Range Not Satisfiable",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+_TLS_ON_PLAIN_PORT = (
+    b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\n\r\n"
+    b"Client sent an HTTP request to an HTTPS server.\n"
+)
+
+
+class BadRequest(Exception):
+    """The bytes on the wire are not HTTP we understand; the connection is closed."""
+
+
+class BodyTooLarge(Exception):
+    """The request body is longer than the handler's limit."""
+
+
+@dataclass
+class Request:
+    """One request; the body is read lazily, by `read_body` or `iter_body`."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    body_length: int | None = None
+    chunked: bool = False
+    user: str = "-"
+    _consumed: bool = False
+    _continued: bool = False
+
+    def arg(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else None
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.body_length)
+
+    async def _send_continue(self) -> None:
+        if not self._continued and self.headers.get("expect", "").lower() == "100-continue":
+            self._continued = True
+            self.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await self.writer.drain()
+
+    async def iter_body(self) -> AsyncIterator[bytes]:
+        """Yield the body as it arrives; raises ConnectionError if the client goes away."""
+        if self._consumed:
+            return
+        self._consumed = True
+        await self._send_continue()
+        if self.chunked:
+            while True:
+                size_line = await self.reader.readline()
+                try:
+                    size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    raise BadRequest("bad chunk size") from None
+                if size == 0:
+                    # Trailers end with an empty line.
+                    while (await self.reader.readline()) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return
+                remaining = size
+                while remaining:
+                    chunk = await self.reader.read(min(remaining, STREAM_LIMIT))
+                    if not chunk:
+                        raise ConnectionResetError("request body ended early")
+                    remaining -= len(chunk)
+                    yield chunk
+                await self.reader.readexactly(2)
+        remaining = self.body_length or 0
+        while remaining > 0:
+            chunk = await self.reader.read(min(remaining, STREAM_LIMIT))
+            if not chunk:
+                raise ConnectionResetError("request body ended early")
+            remaining -= len(chunk)
+            yield chunk
+
+    async def read_body(self, limit: int) -> bytes:
+        """The whole body; BodyTooLarge (without reading it) when it exceeds `limit` bytes."""
+        if self.body_length is not None and self.body_length > limit:
+            raise BodyTooLarge(self.body_length)
+        parts: list[bytes] = []
+        total = 0
+        async for chunk in self.iter_body():
+            total += len(chunk)
+            if total > limit:
+                raise BodyTooLarge(total)
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+@dataclass
+class Response:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass
+class FileResponse:
+    """`length` bytes of the file at `path` from `offset`, sent with sendfile(2)."""
+
+    path: Path
+    offset: int
+    length: int
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Request], Awaitable[Response | FileResponse]]
+ErrorMapper = Callable[[Request, BaseException], Response]
+
+
+def _format_head(status: int, headers: dict[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}"]
+    lines.extend(f"{k}: {v}" for k, v in headers.items())
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class HttpServer:
+    """Serves connections: parse, call `handler`, write the answer, keep the connection alive."""
+
+    def __init__(self, handler: Handler, on_error: ErrorMapper, *, server_header: str) -> None:
+        self.handler = handler
+        self.on_error = on_error
+        self.server_header = server_header
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.closing = False
+
+    async def serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        peer = writer.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) else "-"
+        try:
+            while not self.closing:
+                request = await self._read_request(reader, writer)
+                if request is None:
+                    break
+                self.in_flight += 1
+                self.idle.clear()
+                try:
+                    keep_alive = await self._dispatch(request, host)
+                finally:
+                    self.in_flight -= 1
+                    if self.in_flight == 0:
+                        self.idle.set()
+                if not keep_alive:
+                    break
+        except (BadRequest, asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
+            log.debug("connection closed: %s", exc)
+        finally:
+            if not writer.is_closing():
+                writer.close()
+
+    async def _read_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Request | None:
+        try:
+            first = await reader.readexactly(1)
+        except asyncio.IncompleteReadError:
+            return None
+        if first == b"\x16":
+            # A TLS ClientHello on the plain port: clients such as skopeo probe HTTPS first and
+            # fall back to HTTP only on an answer, so answer at once as Go servers do.
+            writer.write(_TLS_ON_PLAIN_PORT)
+            await writer.drain()
+            raise BadRequest("TLS handshake on a plain HTTP port")
+        try:
+            head = first + await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial.strip():
+                raise BadRequest("truncated request head") from None
+            return None
+        except asyncio.LimitOverrunError:
+            raise BadRequest("request head too large") from None
+        if len(head) > MAX_HEAD_BYTES:
+            raise BadRequest("request head too large")
+        lines = head.decode("latin-1").split("\r\n")
+        try:
+            method, target, _version = lines[0].split(" ", 2)
+        except ValueError:
+            raise BadRequest(f"malformed request line: {lines[0]!r}") from None
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                key = name.strip().lower()
+                # Repeated headers (Go clients send one Accept line per type) are one list.
+                previous = headers.get(key)
+                headers[key] = f"{previous}, {value.strip()}" if previous else value.strip()
+        split = urlsplit(target)
+        request = Request(
+            method=method.upper(),
+            path=split.path,
+            query=parse_qs(split.query, keep_blank_values=True),
+            headers=headers,
+            reader=reader,
+            writer=writer,
+        )
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            request.chunked = True
+        elif "content-length" in headers:
+            try:
+                request.body_length = int(headers["content-length"])
+            except ValueError:
+                raise BadRequest("bad Content-Length") from None
+            if request.body_length < 0:
+                raise BadRequest("bad Content-Length")
+        return request
+
+    async def _dispatch(self, request: Request, host: str) -> bool:
+        started = time.monotonic()
+        result: Response | FileResponse
+        try:
+            result = await self.handler(request)
+        except asyncio.CancelledError:
+            raise
+        except (ConnectionError, asyncio.IncompleteReadError):
+            raise
+        except Exception as exc:  # every failure becomes an HTTP answer
+            result = self.on_error(request, exc)
+        keep_alive = request.headers.get("connection", "").lower() != "close"
+        if not request._consumed and request.has_body:
+            # A refused body: skip a small one so the connection stays usable; close on a large
+            # one (or one the client has not sent, waiting for 100-continue).
+            if (
+                request.chunked
+                or (request.body_length or 0) > DRAIN_LIMIT
+                or (request.headers.get("expect", "").lower() == "100-continue")
+            ):
+                keep_alive = False
+                request._consumed = True
+            else:
+                async for _ in request.iter_body():
+                    pass
+        headers = {"Server": self.server_header}
+        if not keep_alive:
+            headers["Connection"] = "close"
+        writer = request.writer
+        sent = 0
+        if isinstance(result, Response):
+            headers.setdefault("Content-Type", "application/json")
+            headers.update(result.headers)
+            headers["Content-Length"] = headers.get("Content-Length", str(len(result.body)))
+            writer.write(_format_head(result.status, headers))
+            if request.method != "HEAD" and result.status not in (204, 304):
+                writer.write(result.body)
+                sent = len(result.body)
+            await writer.drain()
+        else:
+            headers.update(result.headers)
+            headers["Content-Length"] = str(result.length)
+            writer.write(_format_head(result.status, headers))
+            await writer.drain()
+            if request.method != "HEAD" and result.length:
+                sent = await self._send_file(writer, result)
+        self._log(request, host, result.status, sent, started)
+        return keep_alive
+
+    async def _send_file(self, writer: asyncio.StreamWriter, result: FileResponse) -> int:
+        loop = asyncio.get_running_loop()
+        fd = os.open(result.path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as f:
+            # Plain TCP goes through sendfile(2); TLS falls back to read-and-write in asyncio.
+            return await loop.sendfile(writer.transport, f, result.offset, result.length)
+
+    def _log(self, request: Request, host: str, status: int, sent: int, started: float) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        when = time.strftime("%d/%b/%Y:%H:%M:%S %z")
+        query = "&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs)
+        target = request.path + (f"?{query}" if query else "")
+        access_log.info(
+            '%s - %s [%s] "%s %s HTTP/1.1" %d %d %.1fms',
+            host,
+            request.user,
+            when,
+            request.method,
+            target,
+            status,
+            sent,
+            (time.monotonic() - started) * 1000,
+        )
