@@ -17,11 +17,12 @@ import pytest
 from dockling import errors
 from dockling.images.store import ImageService, summary
 from dockling.mount import mount_all, unmount
+from tests.helpers.daemon import CACHE
 from tests.helpers.mounts import no_mounts_left
 
 pytestmark = pytest.mark.root
 
-BUSYBOX = Path(__file__).resolve().parents[2] / ".cache" / "busybox-rootfs.tar"
+BUSYBOX = CACHE / "busybox-rootfs.tar"
 
 
 @pytest.fixture

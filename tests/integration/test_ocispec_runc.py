@@ -20,10 +20,11 @@ from dockling.runtime import cgroups
 from dockling.runtime.defaults import CAPABILITIES, DEFAULT_CAPABILITIES, host_capabilities
 from dockling.runtime.ocispec import ProcessConfig, build_exec_process, build_spec
 from dockling.runtime.users import resolve_user
+from tests.helpers.daemon import CACHE
 
 pytestmark = [pytest.mark.root, pytest.mark.runc]
 
-ROOTFS_TAR = Path(__file__).resolve().parents[2] / ".cache" / "busybox-rootfs.tar"
+ROOTFS_TAR = CACHE / "busybox-rootfs.tar"
 CGROUP_PARENT = "/dockling-test-ocispec"  # not shared with other test modules
 
 

@@ -27,11 +27,12 @@ import pytest
 
 from dockling.errors import RuntimeStartError
 from dockling.runtime import shim
+from tests.helpers.daemon import CACHE
 
 pytestmark = [pytest.mark.root, pytest.mark.runc]
 
 REPO = Path(__file__).resolve().parents[2]
-ROOTFS_TAR = REPO / ".cache" / "busybox-rootfs.tar"
+ROOTFS_TAR = CACHE / "busybox-rootfs.tar"
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
 CGROUP_PARENT = "dockling-test"
 TIMEOUT = 20.0

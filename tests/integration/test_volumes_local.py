@@ -15,6 +15,7 @@ from dockling.containers import mounts
 from dockling.mount import is_mountpoint
 from dockling.volumes.base import ANONYMOUS_LABEL, VolumeDriver
 from dockling.volumes.local import LocalVolumeStore
+from tests.helpers.daemon import CACHE
 from tests.helpers.mounts import unmount_under
 
 pytestmark = pytest.mark.root
@@ -191,7 +192,7 @@ def test_mount_failure_is_a_system_error_and_records_nothing(store: LocalVolumeS
     store.remove("broken")
 
 
-BUSYBOX = Path(__file__).resolve().parents[2] / ".cache" / "busybox-rootfs.tar"
+BUSYBOX = CACHE / "busybox-rootfs.tar"
 
 
 @pytest.mark.runc
