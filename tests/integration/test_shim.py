@@ -470,13 +470,24 @@ def test_missing_executable_is_reported_and_cleaned_up(box: Box) -> None:
     assert box.runc("state", box.id, check=False).returncode != 0
     assert not (box.state / "shim.pid").exists()
     assert not (box.state / "attach.sock").exists()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            assert str(box.state).encode() not in cmdline, cmdline
+
+    # The shim reports the error and then exits: give it a moment to be gone.
+    def stray() -> list[bytes]:
+        found = []
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                try:
+                    cmdline = (proc / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if str(box.state).encode() in cmdline:
+                    found.append(cmdline)
+        return found
+
+    deadline = time.monotonic() + 5
+    while stray() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not stray()
 
 
 def test_log_rotation(box: Box) -> None:
