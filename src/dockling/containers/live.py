@@ -22,6 +22,7 @@ class PendingAttach:
     close_stdin: bool
     connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
     container_id: str = ""
+    deferred: bool = False  # connected by `start` rather than by the attach itself
 
 
 @dataclass

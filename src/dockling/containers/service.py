@@ -627,6 +627,8 @@ class ContainerService:
         )
         attach = PendingAttach(stdin, stdout, stderr, close_stdin, fut, container.id)
         if not container.state.running:
+            # Decided once, here: `start` owns connecting it from now on.
+            attach.deferred = True
             self._live_for(container.id).pending_attaches.append(attach)
         self._publish(container, "attach")
         return attach
@@ -635,8 +637,7 @@ class ContainerService:
         self, attach: PendingAttach
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """The attach's stream: now for a running container, else once `start` connected it."""
-        pending = self._live_for(attach.container_id).pending_attaches
-        if attach not in pending and not attach.connected.done():
+        if not attach.deferred:
             return await shim.attach(
                 self.launcher.state_dir(attach.container_id),
                 stdin=attach.stdin,
