@@ -209,10 +209,18 @@ class HttpServer:
         self.router = router
         self.on_error = on_error
         self.server_header = server_header
+        # Strong references to the connection tasks.  asyncio's stream protocols hold their
+        # StreamReader only weakly, so once a client half-closes (the docker CLI does on
+        # attach) nothing else keeps a hijacked connection's task alive, and the garbage
+        # collector would destroy it mid-stream, dropping the container's output.
+        self._connections: set[asyncio.Task[None]] = set()
 
     async def serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
         try:
             while True:
                 request = await self._read_request(reader, writer)
@@ -226,6 +234,8 @@ class HttpServer:
         except asyncio.CancelledError:
             raise
         finally:
+            if task is not None:
+                self._connections.discard(task)
             if not writer.is_closing():
                 writer.close()
 
