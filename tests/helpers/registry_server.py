@@ -137,6 +137,7 @@ def start_dockling_registry(
     tls: tuple[Path, Path] | None = None,
     read_only: bool = False,
     port: int | None = None,
+    extra_args: list[str] | None = None,
 ) -> Registry:
     """`dockling registry serve` on a free port (storage in a new temp dir unless `root`)."""
     owned = root is None
@@ -157,6 +158,7 @@ def start_dockling_registry(
         cmd += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     if read_only:
         cmd.append("--read-only")
+    cmd += extra_args or []
     log_path = root / f"registry-{port}.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("system", "cmd_info"),
     "version": ("system", "cmd_version"),
     "registry": ("registry", "cmd_registry"),
+    "build": ("build", "cmd_build"),
 }
 
 GROUPS: dict[str, dict[str, tuple[str, str]]] = {
@@ -93,6 +94,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "pull": COMMANDS["pull"],
         "push": COMMANDS["push"],
         "inspect": ("inspect", "cmd_image_inspect"),
+        "build": COMMANDS["build"],
         "prune": ("images", "cmd_image_prune"),
     },
     "volume": {
@@ -115,6 +117,7 @@ HELP = f"""Usage:  {PROG} [OPTIONS] COMMAND
 A self-sufficient runtime for containers
 
 Common Commands:
+  build       Build an image from a Dockerfile
   run         Create and run a new container from an image
   exec        Execute a command in a running container
   ps          List containers

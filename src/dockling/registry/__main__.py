@@ -25,6 +25,22 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate")
     s.add_argument("--tls-key", type=Path, help="the certificate's private key")
     s.add_argument("--read-only", action="store_true", help="refuse pushes and deletes")
+    s.add_argument(
+        "--auth",
+        choices=["none", "basic", "token"],
+        default="",
+        help="none, basic (htpasswd) or token (Bearer JWTs); default from the other flags",
+    )
+    s.add_argument("--access", type=Path, help="access rules file (per user and repo prefix)")
+    s.add_argument("--token-realm", help="URL of an outside token service (default: own /token)")
+    s.add_argument("--token-key", type=Path, help="HS256 key file shared with the token service")
+    s.add_argument("--token-service", default="dockling-registry", help="the token audience")
+    s.add_argument(
+        "--upload-max-age",
+        type=float,
+        default=7 * 24 * 3600,
+        help="purge upload sessions idle this many seconds (default a week)",
+    )
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     g = sub.add_parser("gc", help="remove blobs no manifest references")
     g.add_argument("--root", required=True, type=Path, help="storage directory")
@@ -70,6 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
             read_only=args.read_only,
+            auth=args.auth,
+            access=args.access,
+            token_realm=args.token_realm,
+            token_key=args.token_key,
+            token_service=args.token_service,
+            upload_max_age=args.upload_max_age,
         )
         asyncio.run(serve(options))
     except errors.DocklingError as exc:

@@ -12,11 +12,12 @@ from urllib.parse import quote
 
 from dockling.ids import sha256_digest
 from dockling.registry import manifests as mf
-from dockling.registry.auth import Authenticator
+from dockling.registry.auth import Authorizer, OpenAccess, TokenService
 from dockling.registry.errors import RegistryError
 from dockling.registry.http import BodyTooLarge, FileResponse, Request, Response
 from dockling.registry.names import check_digest, check_name, check_reference, is_tag
 from dockling.registry.storage import RegistryStorage
+from dockling.registry.tokens import Scope
 from dockling.registry.uploads import Session, Uploads
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,19 @@ class RegistryApp:
     """Routes requests to handlers; `handle` is the HTTP server's handler."""
 
     def __init__(
-        self, storage: RegistryStorage, auth: Authenticator, *, read_only: bool = False
+        self,
+        storage: RegistryStorage,
+        auth: Authorizer | None = None,
+        *,
+        read_only: bool = False,
+        token_service: TokenService | None = None,
+        scheme: str = "http",
     ) -> None:
         self.storage = storage
-        self.auth = auth
+        self.auth: Authorizer = auth or OpenAccess()
         self.read_only = read_only
+        self.token_service = token_service
+        self.scheme = scheme
         self.uploads = Uploads(storage)
         self._routes: list[tuple[re.Pattern[str], dict[str, RouteHandler]]] = [
             (re.compile(r"^/v2/?$"), {"GET": self.base}),
@@ -119,23 +128,78 @@ class RegistryApp:
         result.headers.update(API_VERSION_HEADER)
         return result
 
+    def _base_url(self, request: Request) -> str:
+        """This server as the client reached it (for the token realm in challenges)."""
+        return f"{self.scheme}://{request.headers.get('host', '127.0.0.1')}"
+
+    @staticmethod
+    def _scopes(method: str, path: str, params: dict[str, str]) -> list[Scope]:
+        """What a request needs: pull to read, pull and push to write, delete to delete."""
+        name = params.get("name")
+        if name is None:
+            if path.startswith("/v2/_catalog"):
+                return [Scope("registry", "catalog", ("*",))]
+            return []
+        if method == "DELETE" and "uuid" not in params:
+            return [Scope("repository", name, ("delete",))]
+        if method in _WRITE_METHODS or "uuid" in params:
+            return [Scope("repository", name, ("pull", "push"))]
+        return [Scope("repository", name, ("pull",))]
+
     async def _route(self, request: Request) -> Result:
+        if request.path == "/token" and self.token_service is not None:
+            return await self.token(request)
         for pattern, methods in self._routes:
             m = pattern.match(request.path)
             if m is None:
                 continue
             method = "GET" if request.method == "HEAD" else request.method
             handler = methods.get(method)
-            request.user = self.auth.authenticate(request.headers.get("authorization", ""))
+            params = m.groupdict()
+            if "name" in params:
+                check_name(params["name"])
+            grant = await self.auth.authorize(
+                request.headers.get("authorization", ""),
+                self._scopes(method, request.path, params),
+                self._base_url(request),
+            )
+            request.user = grant.user
             if handler is None:
                 raise RegistryError("METHOD_NOT_ALLOWED", f"{request.method} {request.path}")
             if self.read_only and method in _WRITE_METHODS:
                 raise RegistryError("UNSUPPORTED", "the registry is in read-only mode")
-            params = m.groupdict()
-            if "name" in params:
-                check_name(params["name"])
             return await handler(request, params)
         raise RegistryError("NOT_FOUND", request.path)
+
+    async def token(self, request: Request) -> Result:
+        """GET /token?service=&scope=...: a Bearer token for the credentials sent (if any)."""
+        assert self.token_service is not None
+        if request.method not in ("GET", "HEAD"):
+            raise RegistryError("METHOD_NOT_ALLOWED", f"{request.method} /token")
+        try:
+            answer = await self.token_service.issue(
+                request.headers.get("authorization", ""),
+                request.arg("service"),
+                request.query.get("scope", []),
+            )
+        except RegistryError as exc:
+            if exc.kind == "UNAUTHORIZED":
+                exc.headers["WWW-Authenticate"] = 'Basic realm="dockling-registry-token"'
+            raise
+        request.user = "token"
+        return _json(answer, headers={"Cache-Control": "no-store"})
+
+    async def _may_pull(self, request: Request, name: str) -> bool:
+        """True when the request's credentials may also pull from `name` (for mounts)."""
+        try:
+            await self.auth.authorize(
+                request.headers.get("authorization", ""),
+                [Scope("repository", name, ("pull",))],
+                self._base_url(request),
+            )
+        except RegistryError:
+            return False
+        return True
 
     def error_response(self, request: Request, exc: BaseException) -> Response:
         """The one place an exception becomes an answer."""
@@ -326,11 +390,16 @@ class RegistryApp:
             source = request.arg("from")
             if source:
                 check_name(source)
-            found = (
-                self.storage.is_linked(source, digest)
-                if source
-                else self.storage.blob_size(digest) is not None
-            )
+            if source:
+                found = await self._may_pull(request, source) and self.storage.is_linked(
+                    source, digest
+                )
+            else:
+                # Without `from`, only blobs this repository already holds: any other would
+                # let a client read blobs of repositories it may not pull.
+                found = self.storage.is_linked(name, digest) or (
+                    isinstance(self.auth, OpenAccess) and self.storage.blob_size(digest) is not None
+                )
             if found:
                 self.storage.link_blob(name, digest)
                 return _empty(

@@ -30,6 +30,7 @@ KINDS: dict[str, tuple[str, int, str]] = {
     "TOOMANYREQUESTS": ("TOOMANYREQUESTS", 429, "too many requests"),
     "PAGINATION_NUMBER_INVALID": ("PAGINATION_NUMBER_INVALID", 400, "invalid number of results"),
     "NOT_FOUND": ("NOT_FOUND", 404, "no route for this request"),
+    "TOKEN_REQUEST_INVALID": ("UNSUPPORTED", 400, "invalid token request"),
     "METHOD_NOT_ALLOWED": ("UNSUPPORTED", 405, "method not allowed on this path"),
     "INTERNAL": ("UNKNOWN", 500, "internal server error"),
 }

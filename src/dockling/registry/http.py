@@ -2,9 +2,10 @@
 
 Why not `dockling.api.http`: that server is shaped for the Engine API (it adds Docker engine
 headers to every answer, strips /vX.Y prefixes, knows only the engine's status codes and has
-hijacking).  A registry needs other things: zero-copy blob downloads with `loop.sendfile`
-(the throughput target), `Range` answers, `Expect: 100-continue`, large streamed request
-bodies that a handler may refuse without reading, and per-request access logs.
+hijacking).  A registry needs other things: zero-copy blob downloads with sendfile(2)
+(the throughput target: see `_send_file`), `Range` answers, `Expect: 100-continue`, large
+streamed request bodies that a handler may refuse without reading, and per-request access
+logs.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -44,6 +47,11 @@ REASONS = {
     503: "Service Unavailable",
 }
 
+
+SEND_TIMEOUT_SECONDS = 120.0  # a client that reads nothing for this long is dropped
+# Blob downloads block in these threads (in sendfile(2) and poll(2), without the GIL); a
+# pool of its own keeps many slow downloads from starving the default pool's disk work.
+_SEND_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="registry-sendfile")
 
 _TLS_ON_PLAIN_PORT = (
     b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\n\r\n"
@@ -165,6 +173,37 @@ def _format_head(status: int, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def _wait_writable(poller: select.poll) -> None:
+    if not poller.poll(SEND_TIMEOUT_SECONDS * 1000):
+        raise TimeoutError("client stopped reading")
+
+
+def _send_blocking(sock_fd: int, head: bytes, file_fd: int, result: FileResponse) -> int:
+    """Send `head` then the file range on the non-blocking socket `sock_fd`; body bytes sent.
+
+    Runs in a worker thread; both syscalls release the GIL, so the event loop keeps going.
+    """
+    poller = select.poll()
+    poller.register(sock_fd, select.POLLOUT)
+    view = memoryview(head)
+    while view:
+        try:
+            view = view[os.write(sock_fd, view) :]
+        except BlockingIOError:
+            _wait_writable(poller)
+    sent = 0
+    while sent < result.length:
+        try:
+            n = os.sendfile(sock_fd, file_fd, result.offset + sent, result.length - sent)
+        except BlockingIOError:
+            _wait_writable(poller)
+            continue
+        if n == 0:  # end of file before `length`
+            break
+        sent += n
+    return sent
+
+
 class HttpServer:
     """Serves connections: parse, call `handler`, write the answer, keep the connection alive."""
 
@@ -176,12 +215,18 @@ class HttpServer:
         self.idle = asyncio.Event()
         self.idle.set()
         self.closing = False
+        self._connections: set[asyncio.Task[None]] = set()
 
     async def serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         peer = writer.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) else "-"
+        # asyncio's stream protocols hold their readers weakly: a strong reference to the
+        # task keeps a connection whose transport is paused from being garbage-collected.
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
         try:
             while not self.closing:
                 request = await self._read_request(reader, writer)
@@ -200,6 +245,8 @@ class HttpServer:
         except (BadRequest, asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
             log.debug("connection closed: %s", exc)
         finally:
+            if task is not None:
+                self._connections.discard(task)
             if not writer.is_closing():
                 writer.close()
 
@@ -301,19 +348,52 @@ class HttpServer:
         else:
             headers.update(result.headers)
             headers["Content-Length"] = str(result.length)
-            writer.write(_format_head(result.status, headers))
-            await writer.drain()
-            if request.method != "HEAD" and result.length:
-                sent = await self._send_file(writer, result)
+            head = _format_head(result.status, headers)
+            if request.method == "HEAD" or not result.length:
+                writer.write(head)
+                await writer.drain()
+            else:
+                sent = await self._send_file(writer, result, head)
         self._log(request, host, result.status, sent, started)
         return keep_alive
 
-    async def _send_file(self, writer: asyncio.StreamWriter, result: FileResponse) -> int:
+    async def _send_file(
+        self, writer: asyncio.StreamWriter, result: FileResponse, head: bytes
+    ) -> int:
+        """Write `head`, then the file range; the number of body bytes sent.
+
+        On plain TCP the whole answer goes out from a worker thread: sendfile(2) on a dup of
+        the socket, waiting in poll(2) whenever the socket buffer is full.  asyncio's own
+        `loop.sendfile` goes back to the event loop after every partial send, which halves
+        the throughput of a large blob.  The transport's reading is paused meanwhile, and
+        the dup keeps the socket alive even if the transport closes its descriptor.  TLS
+        (and a transport with unsent bytes) takes asyncio's path, which copies.
+        """
         loop = asyncio.get_running_loop()
+        transport = writer.transport
+        assert isinstance(transport, asyncio.Transport)  # start_server's are read-write
+        sock = transport.get_extra_info("socket")
         fd = os.open(result.path, os.O_RDONLY)
         with os.fdopen(fd, "rb") as f:
-            # Plain TCP goes through sendfile(2); TLS falls back to read-and-write in asyncio.
-            return await loop.sendfile(writer.transport, f, result.offset, result.length)
+            plain = sock is not None and transport.get_extra_info("sslcontext") is None
+            if not plain or transport.get_write_buffer_size():
+                writer.write(head)
+                await writer.drain()
+                return await loop.sendfile(transport, f, result.offset, result.length)
+            transport.pause_reading()
+            sock_fd = os.dup(sock.fileno())
+            try:
+                sent = await loop.run_in_executor(
+                    _SEND_POOL, _send_blocking, sock_fd, head, f.fileno(), result
+                )
+            finally:
+                os.close(sock_fd)
+                if not transport.is_closing():
+                    transport.resume_reading()
+        if sent != result.length:
+            # The file shrank under us: the Content-Length promise is broken, so hang up.
+            raise ConnectionResetError(f"sent {sent} of {result.length} bytes")
+        return sent
 
     def _log(self, request: Request, host: str, status: int, sent: int, started: float) -> None:
         if not access_log.isEnabledFor(logging.INFO):

@@ -10,13 +10,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockling import errors
+from dockling.registry.access import AccessRules
 from dockling.registry.app import RegistryApp
-from dockling.registry.auth import Authenticator, load_htpasswd
+from dockling.registry.auth import (
+    Authorizer,
+    BasicAuth,
+    OpenAccess,
+    PasswordChecker,
+    TokenAuth,
+    TokenService,
+    load_htpasswd,
+)
 from dockling.registry.http import STREAM_LIMIT, HttpServer
 from dockling.registry.storage import RegistryStorage
+from dockling.registry.tokens import TokenSigner, generate_key, load_key
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 30.0
+DEFAULT_UPLOAD_MAX_AGE = 7 * 24 * 3600.0  # Distribution's default: a week
+MAX_PURGE_INTERVAL = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +40,20 @@ class ServeOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     read_only: bool = False
+    auth: str = ""  # "none", "basic" or "token"; "" picks from the other options
+    access: Path | None = None
+    token_realm: str | None = None
+    token_key: Path | None = None
+    token_service: str = "dockling-registry"
+    upload_max_age: float = DEFAULT_UPLOAD_MAX_AGE
+
+    @property
+    def auth_mode(self) -> str:
+        if self.auth:
+            return self.auth
+        if self.token_realm is not None:
+            return "token"
+        return "basic" if self.htpasswd is not None else "none"
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -38,10 +64,57 @@ def parse_addr(addr: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def _authorizer(options: ServeOptions) -> tuple[Authorizer, TokenService | None]:
+    """The authorizer for the mode asked for, and the token service when this server is one."""
+    mode = options.auth_mode
+    checker = PasswordChecker(load_htpasswd(options.htpasswd)) if options.htpasswd else None
+    rules = AccessRules.load(options.access) if options.access is not None else None
+    if mode == "none":
+        if checker is not None or rules is not None:
+            raise errors.InvalidParameter("--auth none takes no --htpasswd or --access")
+        return OpenAccess(), None
+    if mode == "basic":
+        if checker is None:
+            raise errors.InvalidParameter("--auth basic needs --htpasswd")
+        return BasicAuth(checker, rules), None
+    if mode != "token":
+        raise errors.InvalidParameter(f"unknown --auth {mode!r}: none, basic or token")
+    if rules is None and options.token_realm is None:
+        raise errors.InvalidParameter(
+            "--auth token needs --access (this server issues tokens) "
+            "or --token-realm with --token-key (an outside token service)"
+        )
+    if options.token_key is not None:
+        key = load_key(options.token_key)
+    elif options.token_realm is None:
+        key = generate_key()  # combined mode: this process alone signs and verifies
+    else:
+        raise errors.InvalidParameter("--token-realm needs --token-key (the shared key)")
+    signer = TokenSigner(key, options.token_service)
+    service = TokenService(signer, rules, checker) if rules is not None else None
+    return TokenAuth(signer, options.token_realm), service
+
+
 def build_app(options: ServeOptions) -> RegistryApp:
-    users = load_htpasswd(options.htpasswd) if options.htpasswd is not None else None
+    auth, token_service = _authorizer(options)
     storage = RegistryStorage(options.root)
-    return RegistryApp(storage, Authenticator(users), read_only=options.read_only)
+    return RegistryApp(
+        storage,
+        auth,
+        read_only=options.read_only,
+        token_service=token_service,
+        scheme="https" if options.tls_cert else "http",
+    )
+
+
+async def _purge_uploads(app: RegistryApp, max_age: float) -> None:
+    """Purge stale upload sessions now and then every `max_age / 4` (at most hourly)."""
+    interval = min(max(max_age / 4, 1.0), MAX_PURGE_INTERVAL)
+    while True:
+        purged = await asyncio.to_thread(app.uploads.purge_stale, max_age)
+        if purged:
+            log.info("purged %d stale upload session(s)", len(purged))
+        await asyncio.sleep(interval)
 
 
 def _tls_context(options: ServeOptions) -> ssl.SSLContext | None:
@@ -67,6 +140,7 @@ async def serve(options: ServeOptions, *, ready: asyncio.Event | None = None) ->
         limit=STREAM_LIMIT,
         reuse_address=True,
     )
+    purger = asyncio.create_task(_purge_uploads(app, options.upload_max_age))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -80,6 +154,7 @@ async def serve(options: ServeOptions, *, ready: asyncio.Event | None = None) ->
     # Stop listening and stop reading new requests on kept-alive connections; idle connections
     # are cancelled when the loop ends.
     http.closing = True
+    purger.cancel()
     server.close()
     try:
         await asyncio.wait_for(http.idle.wait(), SHUTDOWN_GRACE_SECONDS)

@@ -5,13 +5,17 @@ its repository (uploads/<uuid>.json).  Bytes are appended as they arrive, so a c
 disconnects mid-PATCH finds the session where its last byte landed (GET shows the Range) and
 can continue; the blob becomes visible only when PUT's digest matches, after fsync and an
 atomic rename (done by the content store).  Writers stay open between requests; after a
-restart a session is reopened and its bytes re-hashed.
+restart a session is reopened and its bytes re-hashed.  Sessions nobody has written to for
+`max_age` seconds are purged (at start and periodically), as Distribution does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -116,3 +120,42 @@ class Uploads:
         self._open.pop(session.uuid, None)
         session.writer.abort()
         self.storage.upload_meta_path(session.uuid).unlink(missing_ok=True)
+
+    def purge_stale(self, max_age: float, *, now: float | None = None) -> list[str]:
+        """Remove sessions (and stray ingests) untouched for `max_age` seconds; their ids.
+
+        A session's age is that of its last write, so a slow upload that keeps sending is
+        never purged; a session whose lock is held (a request in flight) is skipped.
+        """
+        now = time.time() if now is None else now
+        purged: list[str] = []
+        ingest_root = self.storage.content.ingest_root
+        ids = set(self.storage.iter_upload_ids())
+        try:
+            ids.update(e.name for e in os.scandir(ingest_root) if e.is_dir())
+        except FileNotFoundError:
+            pass
+        for uuid in sorted(ids):
+            touched = 0.0
+            paths = (
+                ingest_root / uuid,
+                ingest_root / uuid / "data",
+                self.storage.upload_meta_path(uuid),
+            )
+            for path in paths:
+                try:
+                    touched = max(touched, path.stat().st_mtime)
+                except FileNotFoundError:
+                    continue
+            if now - touched < max_age:
+                continue
+            session = self._open.get(uuid)
+            if session is not None:
+                if session.lock.locked():
+                    continue
+                self.cancel(session)
+            else:
+                shutil.rmtree(ingest_root / uuid, ignore_errors=True)
+                self.storage.upload_meta_path(uuid).unlink(missing_ok=True)
+            purged.append(uuid)
+        return purged

@@ -1,0 +1,2 @@
+FROM busybox
+COPY --form=a b c

@@ -1,0 +1,2 @@
+FROM busybox
+CMD [1, 2]

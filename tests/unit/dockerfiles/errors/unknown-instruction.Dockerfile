@@ -1,0 +1,7 @@
+FROM busybox
+
+# comment
+RUN true
+
+
+RUNN echo
