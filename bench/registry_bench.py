@@ -11,7 +11,7 @@ Measured, for each server, with the servers interleaved run by run:
   package) when installed, else 8 Python threads with http.client;
 - server RSS: the peak VmRSS sampled during the manifest load, and at rest before it.
 Medians over RUNS, and dockling/Distribution ratios.  With --write the markdown section
-goes to docs/benchmarks-registry.md.  Both servers are started and stopped by PID; their
+goes to docs/benchmarks.md (its registry section).  Both servers are started and stopped by PID; their
 temp dirs are removed.
 """
 
@@ -48,7 +48,24 @@ from tests.helpers.registry_server import (  # noqa: E402
 MB = 1_000_000
 REPO_NAME = "bench/blob"
 MANIFEST_ACCEPT = "application/vnd.oci.image.manifest.v1+json"
-OUT = REPO / "docs" / "benchmarks-registry.md"
+OUT = REPO / "docs" / "benchmarks.md"
+BEGIN = "<!-- registry-bench:begin: written by bench/registry_bench.py -->"
+END = "<!-- registry-bench:end -->"
+
+
+def write_section(report: str) -> None:
+    """Replace the registry section of docs/benchmarks.md (or append it the first time)."""
+    text = OUT.read_text()
+    block = f"{BEGIN}\n{report.rstrip()}\n{END}\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1].lstrip("\n")
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    OUT.write_text(text)
+
+
 NOTES = [
     "Notes:",
     "",
@@ -302,7 +319,7 @@ def main() -> int:
     report = render(results, args, load.__name__)
     print(report)
     if args.write:
-        OUT.write_text(report)
+        write_section(report)
     return 0
 
 
