@@ -11,8 +11,8 @@ Measured, for each server, with the servers interleaved run by run:
   package) when installed, else 8 Python threads with http.client;
 - server RSS: the peak VmRSS sampled during the manifest load, and at rest before it.
 Medians over RUNS, and dockling/Distribution ratios.  With --write the markdown section
-goes to docs/benchmarks.md (its registry section).  Both servers are started and stopped by PID; their
-temp dirs are removed.
+goes to docs/benchmarks.md (its registry section).  Both servers are started and stopped
+by PID; their temp dirs are removed.
 """
 
 from __future__ import annotations
