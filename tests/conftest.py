@@ -13,6 +13,8 @@ from tests.helpers.daemon import (
     import_busybox,
     leaks,
     remove_all_containers,
+    remove_all_networks,
+    remove_daemon_network,
     start_daemon,
     stop_daemon,
 )
@@ -27,8 +29,11 @@ def daemon() -> Iterator[Daemon]:
         yield d
     finally:
         ids = remove_all_containers(d) if d.process.poll() is None else []
+        if d.process.poll() is None:
+            remove_all_networks(d)
         stop_daemon(d)
         leaked = leaks(d, ids)
+        remove_daemon_network(d)
         log = d.log_path.read_text()[-4000:] if d.log_path.exists() else ""
         if not leaked:
             shutil.rmtree(d.root, ignore_errors=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -110,12 +112,76 @@ def build_prerequisites() -> None:
     subprocess.run(["make", "-s", "-C", str(REPO / "shim")], check=True, capture_output=True)
 
 
+def network_config(root: Path) -> dict[str, Any]:
+    """Names and subnets of this daemon's own, so parallel daemons never share a bridge,
+    a link name, an nft table or an address range.  Kept in the root's net.json so a daemon
+    restarted on the same root keeps them."""
+    saved = root / "net.json"
+    if saved.exists():
+        return dict(json.loads(saved.read_text()))
+    sweep_dead_test_networks()
+    busy = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    taken = {p.name for p in Path("/tmp").glob("dlnet-*")}
+    for _ in range(500):
+        n = random.randint(1, 250)
+        if f"10.{n}." in busy or f"dlnet-{n}" in taken:
+            continue
+        try:
+            (Path("/tmp") / f"dlnet-{n}").mkdir()
+        except FileExistsError:
+            continue
+        (Path("/tmp") / f"dlnet-{n}" / "root").write_text(str(root))
+        break
+    else:
+        raise RuntimeError("no free test subnet")
+    tag = f"t{n:02x}"
+    config = {
+        "default-bridge-name": f"{tag}0",
+        "link-prefix": tag,
+        "nft-table": f"dockling_{tag}",
+        "bip": f"10.{n}.0.1/24",
+        "default-address-pools": [{"base": f"10.{n}.128.0/17", "size": 24}],
+    }
+    saved.write_text(json.dumps(config))
+    return config
+
+
+def _daemon_alive(root: Path) -> bool:
+    try:
+        pid = int((root / "r" / "docklingd.pid").read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def sweep_dead_test_networks() -> None:
+    """Bridges, links and nft tables of test daemons that died without their teardown (a
+    killed test run), found through the /tmp/dlnet-N reservations."""
+    for reservation in Path("/tmp").glob("dlnet-*"):
+        owner = reservation / "root"
+        try:
+            root = Path(owner.read_text())
+        except OSError:
+            continue  # being made right now, or by an older helper
+        if _daemon_alive(root) or not (root / "net.json").exists():
+            continue
+        config = json.loads((root / "net.json").read_text())
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        for line in links.splitlines():
+            name = line.split(":", 2)[1].strip().split("@")[0]
+            if name.startswith(config["link-prefix"]):
+                subprocess.run(["ip", "link", "del", name], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "ip", config["nft-table"]], capture_output=True)
+        shutil.rmtree(reservation, ignore_errors=True)
+
+
 def start_daemon(*, extra_config: dict[str, Any] | None = None, root: Path | None = None) -> Daemon:
     # Short paths: unix socket paths are limited to 107 bytes and live under the exec root.
     root = root or Path(tempfile.mkdtemp(prefix="dl", dir="/tmp"))
     (root / "d").mkdir(exist_ok=True)
     config = root / "daemon.json"
-    config.write_text(json.dumps(extra_config or {}))
+    config.write_text(json.dumps({**network_config(root), **(extra_config or {})}))
     socket_path = str(root / "s.sock")
     log_path = root / "daemon.log"
     env = dict(os.environ)
@@ -183,6 +249,13 @@ def remove_all_containers(daemon: Daemon) -> list[str]:
     return ids
 
 
+def remove_all_networks(daemon: Daemon) -> None:
+    _status, networks = daemon.request("GET", "/networks")
+    for network in networks or []:
+        if network["Name"] not in ("bridge", "host", "none"):
+            daemon.request("DELETE", f"/networks/{network['Id']}")
+
+
 def leaks(daemon: Daemon, container_ids: list[str]) -> list[str]:
     """Mounts, cgroups and processes this daemon's containers left behind."""
     found = []
@@ -210,4 +283,48 @@ def leaks(daemon: Daemon, container_ids: list[str]) -> list[str]:
             continue
         if "dockling-shim" in cmdline and root in cmdline:
             found.append(f"process {pid_dir.name}: {cmdline[:120]}")
+    found.extend(network_leaks(daemon))
     return found
+
+
+def network_leaks(daemon: Daemon) -> list[str]:
+    """Links, netns files and the nft table this daemon made and left behind.
+
+    The default bridge and the table stay while the daemon runs; after it stopped with no
+    containers and no user networks, only they may remain, and the check removes them."""
+    saved = daemon.root / "net.json"
+    if not saved.exists():
+        return []
+    config = json.loads(saved.read_text())
+    prefix = config["link-prefix"]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    found = []
+    for line in links.splitlines():
+        name = line.split(":", 2)[1].strip().split("@")[0]
+        if name == config["default-bridge-name"]:
+            continue
+        if name.startswith(prefix):
+            found.append(f"link {name}")
+    netns_dir = daemon.exec_root / "netns"
+    if netns_dir.is_dir():
+        found.extend(f"netns {p}" for p in netns_dir.iterdir())
+    table = subprocess.run(
+        ["nft", "list", "table", "ip", config["nft-table"]], capture_output=True, text=True
+    ).stdout
+    if " dnat to " in table:
+        found.append(f"nft dnat rules left in {config['nft-table']}")
+    if daemon.process.poll() is not None:
+        remove_daemon_network(daemon)
+    return found
+
+
+def remove_daemon_network(daemon: Daemon) -> None:
+    """The default bridge, the nft table and the subnet reservation of a stopped daemon."""
+    saved = daemon.root / "net.json"
+    if not saved.exists():
+        return
+    config = json.loads(saved.read_text())
+    subprocess.run(["ip", "link", "del", config["default-bridge-name"]], capture_output=True)
+    subprocess.run(["nft", "delete", "table", "ip", config["nft-table"]], capture_output=True)
+    n = int(config["link-prefix"][1:], 16)
+    shutil.rmtree(Path("/tmp") / f"dlnet-{n}", ignore_errors=True)

@@ -16,6 +16,7 @@ from dockling.containers.service import ContainerService
 from dockling.distribution.service import DistributionService
 from dockling.events.bus import EventBus
 from dockling.images.store import ImageService
+from dockling.network.service import NetworkService
 from dockling.volumes.local import LocalVolumeStore
 
 
@@ -28,6 +29,7 @@ class Backend:
     events: EventBus
     launcher: Launcher
     distribution: DistributionService
+    networks: NetworkService
     info: Callable[[], dict[str, Any]]
     version: Callable[[], dict[str, Any]]
     detach_keys: str = ""

@@ -43,6 +43,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rmi": ("images", "cmd_rmi"),
     "tag": ("images", "cmd_tag"),
     "import": ("images", "cmd_import"),
+    "history": ("image_archive", "cmd_history"),
+    "save": ("image_archive", "cmd_save"),
+    "load": ("image_archive", "cmd_load"),
+    "commit": ("container_files", "cmd_commit"),
+    "export": ("container_files", "cmd_export"),
+    "diff": ("container_files", "cmd_diff"),
+    "cp": ("container_files", "cmd_cp"),
     "pull": ("distribution", "cmd_pull"),
     "push": ("distribution", "cmd_push"),
     "login": ("distribution", "cmd_login"),
@@ -83,6 +90,10 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "ps": COMMANDS["ps"],
         "inspect": ("inspect", "cmd_container_inspect"),
         "prune": ("lifecycle", "cmd_container_prune"),
+        "commit": COMMANDS["commit"],
+        "export": COMMANDS["export"],
+        "diff": COMMANDS["diff"],
+        "cp": COMMANDS["cp"],
     },
     "image": {
         "ls": COMMANDS["images"],
@@ -91,11 +102,14 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "remove": COMMANDS["rmi"],
         "tag": COMMANDS["tag"],
         "import": COMMANDS["import"],
+        "build": COMMANDS["build"],
         "pull": COMMANDS["pull"],
         "push": COMMANDS["push"],
         "inspect": ("inspect", "cmd_image_inspect"),
-        "build": COMMANDS["build"],
         "prune": ("images", "cmd_image_prune"),
+        "history": COMMANDS["history"],
+        "save": COMMANDS["save"],
+        "load": COMMANDS["load"],
     },
     "volume": {
         "create": ("volumes", "cmd_volume_create"),
@@ -106,9 +120,21 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "remove": ("volumes", "cmd_volume_rm"),
         "prune": ("volumes", "cmd_volume_prune"),
     },
+    "network": {
+        "create": ("network", "cmd_network_create"),
+        "ls": ("network", "cmd_network_ls"),
+        "list": ("network", "cmd_network_ls"),
+        "inspect": ("network", "cmd_network_inspect"),
+        "rm": ("network", "cmd_network_rm"),
+        "remove": ("network", "cmd_network_rm"),
+        "prune": ("network", "cmd_network_prune"),
+        "connect": ("network", "cmd_network_connect"),
+        "disconnect": ("network", "cmd_network_disconnect"),
+    },
     "system": {
         "info": COMMANDS["info"],
         "events": COMMANDS["events"],
+        "df": ("disk_usage", "cmd_system_df"),
     },
 }
 
@@ -117,8 +143,8 @@ HELP = f"""Usage:  {PROG} [OPTIONS] COMMAND
 A self-sufficient runtime for containers
 
 Common Commands:
-  build       Build an image from a Dockerfile
   run         Create and run a new container from an image
+  build       Build an image from a Dockerfile
   exec        Execute a command in a running container
   ps          List containers
   images      List images
@@ -130,16 +156,23 @@ Common Commands:
 Management Commands:
   container   Manage containers
   image       Manage images
+  network     Manage networks
   volume      Manage volumes
   system      Manage dockling
 
 Commands:
   attach      Attach local standard input, output, and error streams to a running container
+  commit      Create a new image from a container's changes
+  cp          Copy files/folders between a container and the local filesystem
   create      Create a new container
+  diff        Inspect changes to files or directories on a container's filesystem
   events      Get real time events from the server
+  export      Export a container's filesystem as a tar archive
+  history     Show the history of an image
   import      Import the contents from a tarball to create a filesystem image
   inspect     Return low-level information on dockling objects
   kill        Kill one or more running containers
+  load        Load an image from a tar archive or STDIN
   login       Log in to a registry
   logout      Log out from a registry
   logs        Fetch the logs of a container
@@ -150,6 +183,7 @@ Commands:
   restart     Restart one or more containers
   rm          Remove one or more containers
   rmi         Remove one or more images
+  save        Save one or more images to a tar archive (streamed to STDOUT by default)
   start       Start one or more stopped containers
   stats       Display a live stream of container(s) resource usage statistics
   stop        Stop one or more running containers

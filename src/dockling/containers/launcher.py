@@ -44,6 +44,16 @@ def find_init_binary() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    """How the container joins the network, decided by the service before launch."""
+
+    netns_path: str | None = None  # None: the runtime makes a new, empty one (or host)
+    addresses: tuple[str, ...] = ()  # the container's own addresses, for /etc/hosts
+    nameservers: tuple[str, ...] = ()  # the embedded DNS; empty: the host's resolvers
+    hosts_file: str = ""  # container:ID mode: the other container's /etc/hosts
+
+
+@dataclass(frozen=True, slots=True)
 class LogDefaults:
     max_size: int = 0
     max_file: int = 1
@@ -123,14 +133,21 @@ class Launcher:
             return 0
 
     # launch
-    async def launch(self, container: Container, volume_path: Callable[[str], str]) -> int:
+    async def launch(
+        self,
+        container: Container,
+        volume_path: Callable[[str], str],
+        network: NetworkConfig | None = None,
+    ) -> int:
         """Mount the rootfs, write the bundle and start the shim (runc create).
 
         Returns the container's pid.  On failure everything is undone and the error raised.
         """
         runtime = self.runtime_for(container)
         try:
-            await asyncio.to_thread(self._write_bundle, container, volume_path)
+            await asyncio.to_thread(
+                self._write_bundle, container, volume_path, network or NetworkConfig()
+            )
             opts = self._shim_options(container, runtime)
             return await shim.launch(opts)
         except errors.RuntimeStartError as exc:
@@ -146,13 +163,15 @@ class Launcher:
             await self.teardown(container)
             raise
 
-    def _write_bundle(self, container: Container, volume_path: Callable[[str], str]) -> None:
+    def _write_bundle(
+        self, container: Container, volume_path: Callable[[str], str], network: NetworkConfig
+    ) -> None:
         bundle = self.bundle(container.id)
         rootfs = bundle / "rootfs"
         rootfs.mkdir(parents=True, exist_ok=True)
         if not os.path.ismount(rootfs):
             mount_all(self.snapshotter.mounts(container.id), str(rootfs))
-        files = self._write_etc_files(container)
+        files = self._write_etc_files(container, network)
         uid, gid, groups = resolve_user(container.process.user, str(rootfs))
         spec = container.spec
         args: tuple[str, ...] = (container.process.path, *container.process.args)
@@ -171,7 +190,7 @@ class Launcher:
             terminal=spec.tty,
         )
         runtime_mounts += mount_parsing.to_runtime_mounts(container.mounts, volume_path)
-        netns = None
+        netns = network.netns_path
         profile_path = ocispec.seccomp_profile_path(spec)
         profile = seccomp.load_profile(profile_path) if profile_path else None
         config = ocispec.build_spec(
@@ -193,13 +212,15 @@ class Launcher:
         for stale in ("exit", "exit.tmp", "pid"):
             (bundle / stale).unlink(missing_ok=True)
 
-    def _write_etc_files(self, container: Container) -> list[Mount]:
+    def _write_etc_files(self, container: Container, network: NetworkConfig) -> list[Mount]:
         directory = self.container_dir(container.id)
         directory.mkdir(parents=True, exist_ok=True)
         hosts = directory / "hosts"
         host_network = container.spec.network_mode == "host"
         if host_network:
             shutil.copyfile("/etc/hosts", hosts)
+        elif network.hosts_file:
+            shutil.copyfile(network.hosts_file, hosts)
         else:
             lines = [
                 "127.0.0.1\tlocalhost",
@@ -212,11 +233,22 @@ class Launcher:
             for entry in container.spec.extra_hosts:
                 name, _, address = entry.partition(":")
                 lines.append(f"{address}\t{name}")
+            names = container.hostname
+            if container.spec.domainname:
+                names = f"{container.hostname}.{container.spec.domainname} {names}"
+            lines.extend(f"{address}\t{names}" for address in network.addresses)
             hosts.write_text("\n".join(lines) + "\n")
         hostname = directory / "hostname"
         hostname.write_text(container.hostname + "\n")
         resolv = directory / "resolv.conf"
-        resolv.write_text(_resolv_conf(container.spec.dns))
+        spec = container.spec
+        resolv.write_text(
+            _resolv_conf(
+                spec.dns or network.nameservers,
+                search=spec.dns_search,
+                options=spec.dns_options,
+            )
+        )
         return [
             Mount("bind", str(resolv), "/etc/resolv.conf", ("rbind", "rprivate")),
             Mount("bind", str(hostname), "/etc/hostname", ("rbind", "rprivate")),
@@ -266,18 +298,30 @@ class Launcher:
             unmount(str(rootfs))
 
 
-def _resolv_conf(dns: tuple[str, ...]) -> str:
-    if dns:
-        return "".join(f"nameserver {server}\n" for server in dns)
+def _resolv_conf(
+    dns: tuple[str, ...], *, search: tuple[str, ...] = (), options: tuple[str, ...] = ()
+) -> str:
+    """The container's resolv.conf: the given servers or the host's non-loopback ones, with
+    the host's search and options lines unless --dns-search / --dns-option replace them."""
     try:
-        host = Path("/etc/resolv.conf").read_text()
+        host = Path("/etc/resolv.conf").read_text().splitlines()
     except OSError:
-        return ""
-    # Loopback resolvers of the host are unreachable from the container's network namespace.
+        host = []
     kept = []
-    for line in host.splitlines():
+    for line in host:
         fields = line.split()
-        if len(fields) >= 2 and fields[0] == "nameserver" and fields[1].startswith(("127.", "::1")):
+        if not fields:
+            continue
+        if fields[0] == "nameserver":
+            # Loopback resolvers of the host are unreachable from the container's netns.
+            if dns or len(fields) < 2 or fields[1].startswith(("127.", "::1")):
+                continue
+        elif (fields[0] == "search" and search) or (fields[0] == "options" and options):
             continue
         kept.append(line)
-    return "\n".join(kept) + "\n"
+    lines = [f"nameserver {server}" for server in dns] + kept
+    if search and search != (".",):
+        lines.append("search " + " ".join(search))
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"

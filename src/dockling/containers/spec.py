@@ -82,6 +82,17 @@ class ContainerSpec:
     log_config: dict[str, str] = field(default_factory=dict)
     extra_hosts: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    # Published ports, one "HOSTIP:HOSTPORT:CPORT/proto" per HostConfig.PortBindings entry
+    # (HOSTIP and HOSTPORT may be empty); checked by `network.ports` at create.
+    port_bindings: tuple[str, ...] = ()
+    exposed_ports: tuple[str, ...] = ()  # "80/tcp", from Config.ExposedPorts
+    publish_all: bool = False
+    # The endpoint settings of NetworkingConfig for the network of network_mode.
+    ip: str = ""
+    aliases: tuple[str, ...] = ()
+    mac_address: str = ""
 
 
 @dataclass(frozen=True, slots=True)

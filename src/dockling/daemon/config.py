@@ -10,6 +10,7 @@ from typing import Any
 
 from dockling import errors
 from dockling.distribution.settings import RegistrySettings
+from dockling.network.settings import DEFAULT_POOLS, NetworkSettings
 
 DEFAULT_SOCKET = "unix:///run/dockling/dockling.sock"
 DEFAULT_CONFIG = "/etc/dockling/daemon.json"
@@ -35,6 +36,14 @@ KNOWN_KEYS = {
     "detach-keys",
     "max-concurrent-uploads",
     "max-download-attempts",
+    "bip",
+    "default-address-pools",
+    "ip-masq",
+    "iptables",
+    # dockling's own: names of the default bridge, the nft table and dockling-made links
+    "default-bridge-name",
+    "nft-table",
+    "link-prefix",
 }
 
 
@@ -51,6 +60,7 @@ class DaemonConfig:
     log_level: str = "info"
     detach_keys: str = ""
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
 
     @property
     def pid_path(self) -> Path:
@@ -123,6 +133,50 @@ def load(args: argparse.Namespace) -> DaemonConfig:
         log_level=log_level,
         detach_keys=data.get("detach-keys") or "",
         registry=registry_settings(data),
+        network=network_settings(data),
+    )
+
+
+def network_settings(data: dict[str, Any]) -> NetworkSettings:
+    """daemon.json's network keys (bip, default-address-pools, ip-masq, iptables, ...)."""
+    import ipaddress
+
+    def fail(message: str) -> errors.InvalidParameter:
+        return errors.InvalidParameter(f"unable to configure the daemon: {message}")
+
+    bip = str(data.get("bip") or "")
+    if bip:
+        try:
+            iface = ipaddress.ip_interface(bip)
+        except ValueError:
+            raise fail(f"invalid bip {bip!r}: expected an address with a prefix") from None
+        if "/" not in bip or iface.ip == iface.network.network_address:
+            raise fail(f"invalid bip {bip!r}: give the bridge's address, e.g. 172.17.0.1/16")
+    pools: tuple[tuple[str, int], ...] = DEFAULT_POOLS
+    if data.get("default-address-pools"):
+        parsed = []
+        for pool in data["default-address-pools"]:
+            try:
+                base = str(ipaddress.ip_network(pool["base"]))
+                size = int(pool["size"])
+            except (KeyError, TypeError, ValueError):
+                raise fail(f"invalid default-address-pools entry {pool!r}") from None
+            parsed.append((base, size))
+        pools = tuple(parsed)
+    prefix = str(data.get("link-prefix", "dl"))
+    if len(prefix) > 4:
+        raise fail("link-prefix must be at most 4 characters")
+    bridge = str(data.get("default-bridge-name") or "dockling0")
+    if len(bridge) > 15:
+        raise fail("default-bridge-name must be at most 15 characters")
+    return NetworkSettings(
+        default_bridge=bridge,
+        bip=bip,
+        pools=pools,
+        ip_masq=bool(data.get("ip-masq", True)),
+        iptables=bool(data.get("iptables", True)),
+        nft_table=str(data.get("nft-table") or "dockling"),
+        link_prefix=prefix,
     )
 
 

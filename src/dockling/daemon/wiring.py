@@ -15,7 +15,18 @@ from dockling import API_VERSION, MIN_API_VERSION, __version__, errors
 from dockling.api import errors as api_errors
 from dockling.api.backend import Backend
 from dockling.api.http import HttpServer, Router
-from dockling.api.routes import containers, distribution, execs, images, system, volumes
+from dockling.api.routes import (
+    container_files,
+    containers,
+    distribution,
+    execs,
+    image_archive,
+    images,
+    networks,
+    system,
+    volumes,
+)
+from dockling.api.schemas import containers as container_schema
 from dockling.containers.execs import ExecService
 from dockling.containers.launcher import Launcher, LogDefaults, parse_size
 from dockling.containers.service import ContainerService
@@ -24,6 +35,8 @@ from dockling.daemon.config import DaemonConfig
 from dockling.distribution.service import DistributionService
 from dockling.events.bus import EventBus
 from dockling.images.store import ImageService
+from dockling.network.firewall import NftFirewall
+from dockling.network.service import NetworkService
 from dockling.runtime.runc import OciRuntime
 from dockling.runtime.shim import find_shim_binary
 from dockling.volumes.local import LocalVolumeStore
@@ -67,12 +80,21 @@ def build(config: DaemonConfig, runtime_versions: dict[str, str]) -> tuple[HttpS
         shim_binary=find_shim_binary(),
         log_defaults=log_defaults,
     )
+    network_service = NetworkService(
+        root=data_root / "network",
+        netns_dir=config.exec_root / "netns",
+        settings=config.network,
+        firewall=NftFirewall(config.network.nft_table),
+        events=events,
+    )
+    container_schema.use_networks(network_service)
     container_service = ContainerService(
         store=ContainerStore(data_root / "containers"),
         images=image_service,
         volumes=volume_store,
         launcher=launcher,
         events=events,
+        networks=network_service,
     )
     exec_service = ExecService(container_service, config.exec_root)
     distribution_service = DistributionService(image_service, config.registry)
@@ -84,12 +106,23 @@ def build(config: DaemonConfig, runtime_versions: dict[str, str]) -> tuple[HttpS
         events=events,
         launcher=launcher,
         distribution=distribution_service,
+        networks=network_service,
         info=lambda: info(config, backend, runtime_versions),
         version=lambda: version(runtime_versions),
         detach_keys=config.detach_keys,
     )
     router = Router()
-    for module in (system, containers, execs, images, volumes, distribution):
+    for module in (
+        system,
+        containers,
+        execs,
+        images,
+        volumes,
+        distribution,
+        image_archive,
+        container_files,
+        networks,
+    ):
         module.register(router, backend)
     server = HttpServer(router, api_errors.error_response, server_header=f"dockling/{__version__}")
     return server, backend
@@ -155,7 +188,11 @@ def info(
         "Images": len(backend.images.list()),
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["json-file"]},
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["bridge", "host", "null"],
+            "Log": ["json-file"],
+        },
         "MemoryLimit": True,
         "SwapLimit": os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
         "CpuCfsPeriod": True,

@@ -316,6 +316,10 @@ class ImageService:
             ).fetchone()
         return int(row[0]) if row is not None else self._snapshots.usage(chain).size
 
+    def layer_sizes(self, image: Image) -> builtins.list[int]:
+        """The unpacked size of each of `image`'s layers, bottom first."""
+        return [self._layer_size(chain) for chain in image.chain_ids]
+
     def layer_blobs(self, image: Image) -> builtins.list[tuple[BlobInfo, str]]:
         """The stored blob and media type of each of `image`'s layers, bottom first."""
         result: builtins.list[tuple[BlobInfo, str]] = []

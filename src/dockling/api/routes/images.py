@@ -62,9 +62,18 @@ def register(router: Router, backend: Backend) -> None:
 
     async def list_(req: Request) -> Response:
         filters = parse_filters(req.arg("filters"))
+        bounds = {
+            key: [summary(await asyncio.to_thread(images.get, ref))["Created"] for ref in refs]
+            for key, refs in filters.items()
+            if key in ("before", "since")
+        }
         result = []
         for image in await asyncio.to_thread(images.list):
             data = summary(image)
+            if any(data["Created"] >= b for b in bounds.get("before", [])):
+                continue
+            if any(data["Created"] <= b for b in bounds.get("since", [])):
+                continue
             if "reference" in filters and not any(
                 _ref_match(tag, pattern)
                 for tag in image.repo_tags
@@ -117,10 +126,19 @@ def register(router: Router, backend: Backend) -> None:
     async def prune(req: Request) -> Response:
         filters = parse_filters(req.arg("filters"))
         dangling_only = filters.get("dangling", ["true"])[0] in ("true", "1")
+        until = [_until_seconds(v) for v in filters.get("until", [])]
         deleted: list[dict[str, str]] = []
         reclaimed = 0
         for image in await asyncio.to_thread(images.list):
             if dangling_only and image.repo_tags:
+                continue
+            created = summary(image)["Created"]
+            if any(created >= limit for limit in until):
+                continue
+            labels = summary(image)["Labels"] or {}
+            if not all(_label_match(labels, sel) for sel in filters.get("label", [])):
+                continue
+            if any(_label_match(labels, sel) for sel in filters.get("label!", [])):
                 continue
             if backend.containers.image_in_use(image.id):
                 continue
@@ -140,6 +158,27 @@ def register(router: Router, backend: Backend) -> None:
     router.add("GET", "/images/{name:path}/json", inspect)
     router.add("POST", "/images/{name:path}/tag", tag)
     router.add("DELETE", "/images/{name:path}", remove)
+
+
+def _until_seconds(value: str) -> float:
+    """Docker's `until` filter: a Unix timestamp, an RFC 3339 time or a Go duration ago."""
+    import re
+    import time
+    from datetime import datetime
+
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    duration = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    if text and duration is not None:
+        hours, minutes, seconds = (int(g or 0) for g in duration.groups())
+        return time.time() - (hours * 3600 + minutes * 60 + seconds)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise errors.InvalidParameter(f"invalid until filter: {value!r}") from None
 
 
 def _label_match(labels: dict[str, str], selector: str) -> bool:

@@ -11,6 +11,99 @@ from dockling import errors
 from dockling.containers import mounts as mount_parsing
 from dockling.containers.model import ZERO_TIME, Container, Status
 from dockling.containers.spec import ContainerSpec, Resources, RestartPolicy
+from dockling.network.service import NetworkService
+
+# The daemon's network service, for the network parts of inspect and list.  Set once by
+# the wiring (`use_networks`); the route functions only hand over the container.
+_networks: NetworkService | None = None
+
+
+def use_networks(service: NetworkService | None) -> None:
+    global _networks
+    _networks = service
+
+
+def network_settings(container: Container) -> dict[str, Any]:
+    """NetworkSettings of inspect: the sandbox key, published ports and one entry per
+    network with its endpoint (address fields empty while the container is not running)."""
+    settings: dict[str, Any] = {
+        "Bridge": "",
+        "SandboxID": "",
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": {},
+        "SandboxKey": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "",
+        "Networks": {},
+    }
+    sandbox = _networks.sandbox(container.id) if _networks is not None else None
+    if _networks is None or sandbox is None:
+        return settings
+    settings["SandboxKey"] = sandbox.netns
+    settings["SandboxID"] = container.id if sandbox.netns else ""
+    ports: dict[str, Any] = dict.fromkeys(container.spec.exposed_ports)
+    for mapping in sandbox.ports:
+        ports.setdefault(mapping.key, None)
+        ports[mapping.key] = [
+            *(ports[mapping.key] or []),
+            {"HostIp": mapping.host_ip or "0.0.0.0", "HostPort": str(mapping.host_port)},
+        ]
+    settings["Ports"] = ports
+    for attachment in sandbox.attachments:
+        try:
+            network = _networks.get(attachment.network_id)
+        except errors.NotFound:
+            continue
+        endpoint = sandbox.endpoint(network.id)
+        entry = {
+            "IPAMConfig": {"IPv4Address": attachment.ipv4} if attachment.ipv4 else None,
+            "Links": None,
+            "Aliases": [*attachment.aliases, container.short_id] if network.user_defined else None,
+            "NetworkID": network.id,
+            "EndpointID": endpoint.veth if endpoint else "",
+            "Gateway": endpoint.gateway if endpoint else "",
+            "IPAddress": endpoint.ip if endpoint else "",
+            "IPPrefixLen": endpoint.prefixlen if endpoint else 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "MacAddress": endpoint.mac if endpoint else "",
+            "DriverOpts": None,
+        }
+        settings["Networks"][network.name] = entry
+        if network.default_bridge and endpoint is not None:
+            for key in ("Gateway", "IPAddress", "IPPrefixLen", "MacAddress"):
+                settings[key] = entry[key]
+    return settings
+
+
+def summary_ports(container: Container) -> list[dict[str, Any]]:
+    """The Ports list of GET /containers/json."""
+    sandbox = _networks.sandbox(container.id) if _networks is not None else None
+    published = sandbox.ports if sandbox is not None else []
+    result: list[dict[str, Any]] = [
+        {
+            "IP": m.host_ip or "0.0.0.0",
+            "PrivatePort": m.container_port,
+            "PublicPort": m.host_port,
+            "Type": m.proto,
+        }
+        for m in published
+    ]
+    shown = {m.key for m in published}
+    for key in container.spec.exposed_ports:
+        if key not in shown:
+            port, _, proto = key.partition("/")
+            if port.isdigit():
+                result.append({"PrivatePort": int(port), "Type": proto or "tcp"})
+    return result
 
 
 def _strs(value: Any, field: str) -> tuple[str, ...]:
@@ -74,6 +167,8 @@ def spec_from_create(body: Mapping[str, Any]) -> ContainerSpec:
             f"logging driver {log_type!r} is not supported: use json-file or none"
         )
     stop_timeout = body.get("StopTimeout")
+    endpoint = _endpoint_config(body, host.get("NetworkMode") or "default")
+    endpoint_ip = str((endpoint.get("IPAMConfig") or {}).get("IPv4Address") or "")
     return ContainerSpec(
         image=image,
         cmd=_cmd(body.get("Cmd"), "Cmd"),
@@ -112,7 +207,48 @@ def spec_from_create(body: Mapping[str, Any]) -> ContainerSpec:
         log_config=dict(log_config.get("Config") or {}),
         extra_hosts=_strs(host.get("ExtraHosts"), "ExtraHosts"),
         dns=_strs(host.get("Dns"), "Dns"),
+        dns_search=_strs(host.get("DnsSearch"), "DnsSearch"),
+        dns_options=_strs(host.get("DnsOptions"), "DnsOptions"),
+        port_bindings=_port_bindings(host.get("PortBindings")),
+        exposed_ports=tuple(sorted(_port_key(k) for k in (body.get("ExposedPorts") or {}))),
+        publish_all=bool(host.get("PublishAllPorts")),
+        ip=endpoint_ip,
+        aliases=_strs(endpoint.get("Aliases"), "Aliases"),
+        mac_address=body.get("MacAddress") or endpoint.get("MacAddress") or "",
     )
+
+
+def _port_key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise errors.InvalidParameter(f"invalid port: {key!r}")
+    return key if "/" in key else f"{key}/tcp"
+
+
+def _port_bindings(value: Any) -> tuple[str, ...]:
+    """HostConfig.PortBindings ({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}) flattened."""
+    if not value:
+        return ()
+    if not isinstance(value, Mapping):
+        raise errors.InvalidParameter("PortBindings must be an object")
+    entries = []
+    for key, bindings in value.items():
+        for binding in bindings or [{}]:
+            host_ip = str((binding or {}).get("HostIp") or "")
+            host_port = str((binding or {}).get("HostPort") or "")
+            entries.append(f"{host_ip}:{host_port}:{_port_key(key)}")
+    return tuple(entries)
+
+
+def _endpoint_config(body: Mapping[str, Any], network_mode: str) -> Mapping[str, Any]:
+    """NetworkingConfig.EndpointsConfig's entry for the container's network."""
+    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    if not isinstance(endpoints, Mapping):
+        raise errors.InvalidParameter("NetworkingConfig.EndpointsConfig must be an object")
+    if network_mode in endpoints:
+        return endpoints[network_mode] or {}
+    if len(endpoints) == 1:
+        return next(iter(endpoints.values())) or {}
+    return {}
 
 
 def _command(container: Container) -> str:
@@ -196,12 +332,12 @@ def summary(
         "ImageID": container.image_id,
         "Command": _command(container),
         "Created": _unix(container.created),
-        "Ports": [],
+        "Ports": summary_ports(container),
         "Labels": dict(container.spec.labels),
         "State": container.state.status.value,
         "Status": _status_text(container),
         "HostConfig": {"NetworkMode": container.spec.network_mode},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": network_settings(container)["Networks"]},
         "Mounts": mounts_json,
     }
     if size is not None:
@@ -263,7 +399,10 @@ def inspect(
             "ContainerIDFile": "",
             "LogConfig": {"Type": spec.log_config_type, "Config": dict(spec.log_config)},
             "NetworkMode": spec.network_mode,
-            "PortBindings": {},
+            "PortBindings": _inspect_port_bindings(spec.port_bindings),
+            "PublishAllPorts": spec.publish_all,
+            "DnsSearch": list(spec.dns_search),
+            "DnsOptions": list(spec.dns_options),
             "RestartPolicy": {
                 "Name": spec.restart_policy.name,
                 "MaximumRetryCount": spec.restart_policy.maximum_retry_count,
@@ -317,22 +456,20 @@ def inspect(
             "Entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
             "OnBuild": None,
             "Labels": dict(spec.labels),
+            "ExposedPorts": {key: {} for key in spec.exposed_ports} or None,
             "StopSignal": spec.stop_signal or None,
             "StopTimeout": spec.stop_timeout,
         },
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "HairpinMode": False,
-            "Ports": {},
-            "SandboxKey": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "MacAddress": "",
-            "Networks": {},
-        },
+        "NetworkSettings": network_settings(container),
     }
+
+
+def _inspect_port_bindings(entries: tuple[str, ...]) -> dict[str, list[dict[str, str]]]:
+    result: dict[str, list[dict[str, str]]] = {}
+    for entry in entries:
+        host_ip, host_port, key = entry.rsplit(":", 2)
+        result.setdefault(key, []).append({"HostIp": host_ip, "HostPort": host_port})
+    return result
 
 
 def _image_cmd(container: Container) -> list[str]:

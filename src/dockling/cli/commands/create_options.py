@@ -61,6 +61,10 @@ def add_container_flags(fs: FlagSet, *, run: bool) -> None:
     fs.value("name", None, "Assign a name to the container")
     fs.value("network", None, "Connect a container to a network", default="default")
     fs.alias("net", "network")
+    fs.list("network-alias", None, "Add network-scoped alias for the container")
+    fs.alias("net-alias", "network-alias")
+    fs.value("ip", None, "IPv4 address (e.g., 172.30.100.104)")
+    fs.value("mac-address", None, "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
     fs.bool("no-healthcheck", None, "Disable any container-specified HEALTHCHECK")
     fs.value("pid", None, "PID namespace to use")
     fs.value(
@@ -266,6 +270,9 @@ def parse_port_spec(spec: str) -> tuple[str, dict[str, str] | None]:
         raise CreateOptionError(f"invalid containerPort: {container}")
     if host_port and not all(p.isdigit() for p in host_port.split("-", 1)):
         raise CreateOptionError(f"invalid hostPort: {host_port}")
+    for port, what in ((container, "containerPort"), (host_port, "hostPort")):
+        if port and not all(0 < int(p) <= 65535 for p in port.split("-", 1)):
+            raise CreateOptionError(f"invalid {what}: {port}")
     key = f"{container}/{proto.lower()}"
     if len(parts) == 1:
         return key, None
@@ -408,5 +415,14 @@ def build_create(values: dict[str, Any], args: list[str], *, run: bool) -> dict[
     if values["sysctl"]:
         host["Sysctls"] = parse_labels(values["sysctl"])
     config["HostConfig"] = host
-    config["NetworkingConfig"] = {"EndpointsConfig": {}}
+    endpoint: dict[str, Any] = {}
+    if values["network_alias"]:
+        endpoint["Aliases"] = list(values["network_alias"])
+    if values["ip"]:
+        endpoint["IPAMConfig"] = {"IPv4Address": values["ip"]}
+    if values["mac_address"]:
+        endpoint["MacAddress"] = values["mac_address"]
+        config["MacAddress"] = values["mac_address"]
+    network = values["network"] or "default"
+    config["NetworkingConfig"] = {"EndpointsConfig": {network: endpoint} if endpoint else {}}
     return config

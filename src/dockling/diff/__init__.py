@@ -1,0 +1,1 @@
+"""dockling.diff: compare a snapshot's upper dir with its lowers (commit, docker diff)."""

@@ -1,0 +1,1 @@
+"""Container networking: IPAM, the bridge driver, netns, nftables rules, ports, embedded DNS."""

@@ -1,0 +1,1 @@
+"""The embedded DNS server of user-defined networks."""
