@@ -283,11 +283,17 @@ class Launcher:
         )
 
     async def teardown(self, container: Container) -> None:
-        """Delete the runtime's state, unmount the rootfs, remove the cgroup leftovers."""
-        try:
-            await self.runtime_for(container).delete(container.id, force=True)
-        except errors.DocklingError as exc:
-            log.warning("runtime delete of %s: %s", container.short_id, exc)
+        """Delete the runtime's state, unmount the rootfs, remove the cgroup leftovers.
+
+        Safe to call again: a runtime without state for the container is not asked to
+        delete it (that costs a process per call on every `--rm` exit otherwise).
+        """
+        runtime = self.runtime_for(container)
+        if runtime.has_state(container.id):
+            try:
+                await runtime.delete(container.id, force=True)
+            except errors.DocklingError as exc:
+                log.warning("runtime delete of %s: %s", container.short_id, exc)
         rootfs = self.rootfs(container.id)
         await asyncio.to_thread(self._unmount_rootfs, rootfs)
         await asyncio.to_thread(remove_cgroups, f"{CGROUP_PARENT}/{container.id}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -69,6 +70,10 @@ class OciRuntime:
                 raise errors.ContainerNotRunning(message)
             raise errors.SystemError(f"{self.name} {args[0]} failed: {message}")
         return out
+
+    def has_state(self, container_id: str) -> bool:
+        """Whether the runtime still holds state for the container (a stat, no process)."""
+        return os.path.exists(os.path.join(self.root, container_id))
 
     async def start(self, container_id: str) -> None:
         await self._run("start", container_id)
