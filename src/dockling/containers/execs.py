@@ -80,7 +80,7 @@ class ExecService:
         instance = ExecInstance(generate_id(), container.id, config)
         self._execs[instance.id] = instance
         container.exec_ids.append(instance.id)
-        self.containers._publish(
+        self.containers.publish(
             container, f"exec_create: {' '.join(config.cmd)}", execID=instance.id
         )
         return instance
@@ -130,7 +130,7 @@ class ExecService:
             await asyncio.to_thread(shutil.rmtree, self.state_dir(instance.id), True)
             raise
         instance.running = True
-        self.containers._publish(
+        self.containers.publish(
             container, f"exec_start: {' '.join(instance.config.cmd)}", execID=instance.id
         )
         task = asyncio.create_task(self._watch(instance, container))
@@ -147,7 +147,7 @@ class ExecService:
         instance.running = False
         instance.pid = 0
         instance.done.set()
-        self.containers._publish(
+        self.containers.publish(
             container, "exec_die", execID=instance.id, exitCode=str(instance.exit_code)
         )
         await asyncio.to_thread(shutil.rmtree, self.state_dir(instance.id), True)

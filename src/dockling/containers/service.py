@@ -99,6 +99,11 @@ class ContainerService:
             raise errors.ContainerNotFound(ref)
         return self._containers[self._index.get(ref)]
 
+    def is_running(self, container_id: str) -> bool:
+        """Whether the container exists and runs (or is paused); False once removed."""
+        container = self._containers.get(container_id)
+        return container is not None and container.state.running
+
     def list(self) -> list[Container]:
         return sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
 
@@ -111,7 +116,8 @@ class ContainerService:
     def _live_for(self, container_id: str) -> Live:
         return self._live.setdefault(container_id, Live())
 
-    def _publish(self, container: Container, action: str, **extra: str) -> None:
+    def publish(self, container: Container, action: str, **extra: str) -> None:
+        """Publish a container event with Docker's attributes (image, name, labels)."""
         attributes = {"image": container.image_ref, "name": container.name}
         attributes.update(container.spec.labels)
         attributes.update(extra)
@@ -223,7 +229,7 @@ class ContainerService:
             raise
         self._containers[container_id] = container
         self._index.add(container_id)
-        self._publish(container, "create")
+        self.publish(container, "create")
         return container
 
     def _validate(self, spec: ContainerSpec) -> None:
@@ -335,7 +341,7 @@ class ContainerService:
             container.state.exit_code = {"not-found": 127, "not-executable": 126}.get(exc.kind, 128)
             container.state.error = exc.message
             self._save(container)
-            self._publish(container, "die", exitCode=str(container.state.exit_code))
+            self.publish(container, "die", exitCode=str(container.state.exit_code))
             if container.spec.auto_remove:
                 await self._finish_remove(container, remove_volumes=True)
             raise
@@ -356,7 +362,7 @@ class ContainerService:
         container.state.started_at = now_rfc3339()
         container.state.finished_at = ZERO_TIME
         self._save(container)
-        self._publish(container, "start")
+        self.publish(container, "start")
         self._watch(container)
 
     async def _network_for(self, container: Container) -> NetworkConfig:
@@ -390,11 +396,15 @@ class ContainerService:
         sandbox = await self.networks.attach(container.id, requests)
         if not sandbox.netns:
             return NetworkConfig()
-        nameservers = tuple(
-            endpoint.gateway
-            for endpoint in sandbox.endpoints
-            if self.networks.get(endpoint.network_id).user_defined
-        )[:1]
+        # The embedded DNS on a user-defined network; daemon.json's "dns" on the default one.
+        nameservers = (
+            tuple(
+                endpoint.gateway
+                for endpoint in sandbox.endpoints
+                if self.networks.get(endpoint.network_id).user_defined
+            )[:1]
+            or self.networks.settings.dns
+        )
         return NetworkConfig(
             netns_path=sandbox.netns,
             addresses=tuple(e.ip for e in sandbox.endpoints),
@@ -424,6 +434,7 @@ class ContainerService:
                 running=container.state.running,
                 aliases=aliases,
                 ipv4=ipv4,
+                hosts_file=self.launcher.container_dir(container.id) / "hosts",
             )
 
     async def disconnect_network(self, ref: str, network: str, *, force: bool = False) -> None:
@@ -436,7 +447,11 @@ class ContainerService:
                 return
             raise
         async with self._live_for(container.id).lock:
-            await self.networks.disconnect(container.id, network)
+            await self.networks.disconnect(
+                container.id,
+                network,
+                hosts_file=self.launcher.container_dir(container.id) / "hosts",
+            )
 
     async def _connect_pending_attaches(self, container: Container, live: Live) -> None:
         """Attaches that came before start get their stream now, before the first output."""
@@ -484,7 +499,7 @@ class ContainerService:
         container.state.exit_code = status.code
         container.state.finished_at = status.finished_at
         self._save(container)
-        self._publish(container, "die", exitCode=str(status.code))
+        self.publish(container, "die", exitCode=str(status.code))
         live.notify_exit(status)
         if container.spec.auto_remove and not restore:
             await self._finish_remove(container, remove_volumes=True)
@@ -557,7 +572,7 @@ class ContainerService:
                 await asyncio.shield(exited)
         finally:
             live.stopping = False
-        self._publish(container, "stop")
+        self.publish(container, "stop")
 
     def _cancel_restart(self, container: Container) -> None:
         live = self._live_for(container.id)
@@ -574,7 +589,7 @@ class ContainerService:
         return fut
 
     async def _signal(self, container: Container, number: int) -> None:
-        self._publish(container, "kill", signal=str(number))
+        self.publish(container, "kill", signal=str(number))
         try:
             await self.launcher.runtime_for(container).kill(container.id, number)
         except errors.ContainerNotRunning:
@@ -601,7 +616,7 @@ class ContainerService:
         elif container.state.status is Status.RESTARTING:
             self._cancel_restart(container)
         await self.start(container.id)
-        self._publish(container, "restart")
+        self.publish(container, "restart")
 
     async def pause(self, ref: str) -> None:
         container = self.get(ref)
@@ -613,7 +628,7 @@ class ContainerService:
             await self.launcher.runtime_for(container).pause(container.id)
             container.state.move(Status.PAUSED)
             self._save(container)
-        self._publish(container, "pause")
+        self.publish(container, "pause")
 
     async def unpause(self, ref: str) -> None:
         container = self.get(ref)
@@ -623,7 +638,7 @@ class ContainerService:
             await self.launcher.runtime_for(container).resume(container.id)
             container.state.move(Status.RUNNING)
             self._save(container)
-        self._publish(container, "unpause")
+        self.publish(container, "unpause")
 
     # ---- wait / remove / rename ---------------------------------------------------------
 
@@ -701,7 +716,7 @@ class ContainerService:
         if self._names.get(container.name) == container.id:
             del self._names[container.name]
         self._index.remove(container.id)
-        self._publish(container, "destroy")
+        self.publish(container, "destroy")
         live = self._live.pop(container.id, None)
         if live is not None:
             live.notify_removed()
@@ -726,7 +741,7 @@ class ContainerService:
         self._save(container)
         if self.networks is not None:
             self.networks.rename(container.id, new_name)
-        self._publish(container, "rename", oldName=f"/{old}")
+        self.publish(container, "rename", oldName=f"/{old}")
 
     async def prune(
         self, *, until: float | None, labels: Mapping[str, str]
@@ -768,7 +783,7 @@ class ContainerService:
             # Decided once, here: `start` owns connecting it from now on.
             attach.deferred = True
             self._live_for(container.id).pending_attaches.append(attach)
-        self._publish(container, "attach")
+        self.publish(container, "attach")
         return attach
 
     async def connect_attach(
