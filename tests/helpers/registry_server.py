@@ -57,6 +57,7 @@ class Registry:
     tls: bool = False
     credentials: tuple[str, str] | None = None
     cleanup: list[Path] = field(default_factory=list)
+    ca: Path | None = None  # with TLS: verify the server against this CA (else no checks)
 
     @property
     def addr(self) -> str:
@@ -64,9 +65,12 @@ class Registry:
 
     def connection(self) -> http.client.HTTPConnection:
         if self.tls:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
+            if self.ca is not None:
+                ctx = ssl.create_default_context(cafile=str(self.ca))
+            else:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
             return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=60, context=ctx)
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
 
@@ -135,11 +139,16 @@ def start_dockling_registry(
     htpasswd: Path | None = None,
     credentials: tuple[str, str] | None = None,
     tls: tuple[Path, Path] | None = None,
+    ca: Path | None = None,
     read_only: bool = False,
     port: int | None = None,
     extra_args: list[str] | None = None,
 ) -> Registry:
-    """`dockling registry serve` on a free port (storage in a new temp dir unless `root`)."""
+    """`dockling registry serve` on a free port (storage in a new temp dir unless `root`).
+
+    With `tls` (cert, key) it serves HTTPS; the helper's own requests verify the server
+    against `ca` when given, and skip verification otherwise.
+    """
     owned = root is None
     root = root or Path(tempfile.mkdtemp(prefix="dkreg-"))
     port = port or free_port()
@@ -162,7 +171,7 @@ def start_dockling_registry(
     log_path = root / f"registry-{port}.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    reg = Registry("dockling", port, root, process, log_path, tls is not None, credentials)
+    reg = Registry("dockling", port, root, process, log_path, tls is not None, credentials, ca=ca)
     if owned:
         reg.cleanup.append(root)
     _wait_ready(reg)
