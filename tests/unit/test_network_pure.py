@@ -88,3 +88,18 @@ def test_dns_round_trip() -> None:
     reply = message.answer(query, question, ["10.89.0.2", "10.89.0.3"])
     assert message.read_answers(reply) == (0, ["10.89.0.2", "10.89.0.3"])
     assert message.parse_question(b"\x00" * 5) is None
+
+
+def test_etc_hosts_entries_added_once_and_removed_in_place(tmp_path: Path) -> None:
+    from dockling.network import etc_hosts
+
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1\tlocalhost\n10.1.0.2\tbox\n")
+    inode = hosts.stat().st_ino
+    etc_hosts.add_entry(hosts, "10.2.0.5", "box")
+    etc_hosts.add_entry(hosts, "10.2.0.5", "box")
+    assert hosts.read_text() == "127.0.0.1\tlocalhost\n10.1.0.2\tbox\n10.2.0.5\tbox\n"
+    etc_hosts.remove_entries(hosts, "10.2.0.5")
+    assert hosts.read_text() == "127.0.0.1\tlocalhost\n10.1.0.2\tbox\n"
+    # Same inode: the file is bind-mounted into the running container.
+    assert hosts.stat().st_ino == inode

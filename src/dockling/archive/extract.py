@@ -59,6 +59,9 @@ def extract_layer(stream: BinaryIO, root: Path, *, lowers: Sequence[Path] = ()) 
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise errors.InvalidParameter(f"invalid layer tar: {e}") from e
     except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            # A symlink target or name the filesystem cannot hold: the layer's fault.
+            raise errors.InvalidParameter(f"invalid layer tar: {str(e)[:300]}") from e
         raise errors.SystemError(f"extracting layer into {root}: {e}") from e
     finally:
         extractor.close()

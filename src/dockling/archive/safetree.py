@@ -17,6 +17,12 @@ from dockling import errors
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CACHE_LIMIT = 256
+# Linux's limits: no path a container could use is longer, so a longer member is hostile.
+NAME_MAX = 255
+PATH_MAX = 4096
+# Deeper trees than this break recursive tools (rm -r in Python, scanners); no real image
+# comes near it, so a deeper member is refused rather than left as a trap for cleanup.
+MAX_DEPTH = 400
 
 
 class UnsafePath(errors.InvalidParameter):
@@ -26,13 +32,23 @@ class UnsafePath(errors.InvalidParameter):
 def split_member_path(name: str, *, member: str) -> tuple[str, ...]:
     """Split a tar member name into components; refuse absolute names and "..".
 
-    "./a//b/" becomes ("a", "b"); the root itself is the empty tuple.
+    "./a//b/" becomes ("a", "b"); the root itself is the empty tuple.  Names longer
+    than PATH_MAX or with a component longer than NAME_MAX (in bytes) are refused too.
     """
+    shown = member if len(member) <= 200 else member[:200] + "..."
     if name.startswith("/"):
-        raise UnsafePath(f"unsafe layer member {member!r}: absolute path")
+        raise UnsafePath(f"unsafe layer member {shown!r}: absolute path")
+    if len(name.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+        raise UnsafePath(f"unsafe layer member {shown!r}: name longer than {PATH_MAX} bytes")
     parts = tuple(p for p in name.split("/") if p not in ("", "."))
     if ".." in parts:
-        raise UnsafePath(f"unsafe layer member {member!r}: path escapes the root")
+        raise UnsafePath(f"unsafe layer member {shown!r}: path escapes the root")
+    if len(parts) > MAX_DEPTH:
+        raise UnsafePath(f"unsafe layer member {shown!r}: deeper than {MAX_DEPTH} directories")
+    if any(len(p.encode("utf-8", "surrogateescape")) > NAME_MAX for p in parts):
+        raise UnsafePath(
+            f"unsafe layer member {shown!r}: a component is longer than {NAME_MAX} bytes"
+        )
     return parts
 
 
@@ -72,7 +88,16 @@ class SafeTree:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        parent = self.dir_fd(key[:-1], create=create, member=member)
+        # Iterative, from the deepest cached ancestor down: a deep path must not recurse.
+        depth = len(key) - 1
+        while depth > 0 and key[:depth] not in self._cache:
+            depth -= 1
+        fd = self._cache[key[:depth]] if depth else self.root_fd
+        for i in range(depth, len(key)):
+            fd = self._open_child(fd, key[: i + 1], create=create, member=member)
+        return fd
+
+    def _open_child(self, parent: int, key: tuple[str, ...], *, create: bool, member: str) -> int:
         name = key[-1]
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
@@ -84,8 +109,8 @@ class SafeTree:
         except OSError as e:
             if e.errno in (errno.ELOOP, errno.ENOTDIR):
                 raise UnsafePath(
-                    f"unsafe layer member {member!r}: {'/'.join(key)} is a symlink or "
-                    "not a directory"
+                    f"unsafe layer member {member[:200]!r}: {'/'.join(key)[:200]} is a "
+                    "symlink or not a directory"
                 ) from None
             raise
         self._cache[key] = fd

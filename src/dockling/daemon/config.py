@@ -37,6 +37,7 @@ KNOWN_KEYS = {
     "max-concurrent-uploads",
     "max-download-attempts",
     "bip",
+    "dns",
     "default-address-pools",
     "ip-masq",
     "iptables",
@@ -169,7 +170,16 @@ def network_settings(data: dict[str, Any]) -> NetworkSettings:
     bridge = str(data.get("default-bridge-name") or "dockling0")
     if len(bridge) > 15:
         raise fail("default-bridge-name must be at most 15 characters")
+    dns = data.get("dns") or []
+    if not isinstance(dns, list):
+        raise fail("dns must be a list of IP addresses")
+    for server in dns:
+        try:
+            ipaddress.IPv4Address(server)
+        except ValueError:
+            raise fail(f"{server!r} is not an IPv4 address (dns)") from None
     return NetworkSettings(
+        dns=tuple(dns),
         default_bridge=bridge,
         bip=bip,
         pools=pools,

@@ -16,6 +16,7 @@ from dockling.api import errors as api_errors
 from dockling.api.backend import Backend
 from dockling.api.http import HttpServer, Router
 from dockling.api.routes import (
+    build as build_routes,
     container_files,
     containers,
     distribution,
@@ -26,7 +27,6 @@ from dockling.api.routes import (
     system,
     volumes,
 )
-from dockling.api.schemas import containers as container_schema
 from dockling.containers.execs import ExecService
 from dockling.containers.launcher import Launcher, LogDefaults, parse_size
 from dockling.containers.service import ContainerService
@@ -87,7 +87,6 @@ def build(config: DaemonConfig, runtime_versions: dict[str, str]) -> tuple[HttpS
         firewall=NftFirewall(config.network.nft_table),
         events=events,
     )
-    container_schema.use_networks(network_service)
     container_service = ContainerService(
         store=ContainerStore(data_root / "containers"),
         images=image_service,
@@ -122,6 +121,7 @@ def build(config: DaemonConfig, runtime_versions: dict[str, str]) -> tuple[HttpS
         image_archive,
         container_files,
         networks,
+        build_routes,
     ):
         module.register(router, backend)
     server = HttpServer(router, api_errors.error_response, server_header=f"dockling/{__version__}")

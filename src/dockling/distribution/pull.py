@@ -119,7 +119,11 @@ def pull_image(
                 blob = future.result()
                 layer = short_id(desc.digest)
                 sink(Progress("Extracting", layer, 0, blob.size))
-                diff_id, _size, media_type = images.unpack_blob(blob.digest, parent, held)
+                try:
+                    diff_id, _size, media_type = images.unpack_blob(blob.digest, parent, held)
+                except errors.InvalidParameter as exc:
+                    # A malicious or broken tar: say which layer, as for a bad digest.
+                    raise errors.InvalidParameter(f"layer {desc.digest}: {exc}") from exc
                 if diff_id != diff_ids[index]:
                     raise errors.DataCorrupted(
                         f"layer {desc.digest}: its content has diff id {diff_id}, "

@@ -102,5 +102,7 @@ def commit(images: ImageService, request: CommitRequest) -> Image:
             else:
                 config.pop(key, None)
         raw = json.dumps(config, separators=(",", ":")).encode()
-        image, _ = images.register_pulled(raw, layers, [ref] if ref is not None else [])
+        image, _ = images.register_pulled(
+            raw, layers, [ref] if ref is not None else [], parent=request.parent.id
+        )
     return image

@@ -5,6 +5,7 @@ images      id (sha256:<config digest>), config JSON exactly as hashed, created,
 image_refs  normalised reference (tag or digest) -> image id
 image_layers        chain_id -> diff_id, parent, size: unpacked layers in use
 image_layer_blobs   blob digest -> diff_id, media type, size: stored layer tarballs
+image_parents       image id -> the image it was built or committed from
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ CREATE TABLE IF NOT EXISTS image_layers (
     parent TEXT,
     size INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS image_parents (
+    image_id TEXT PRIMARY KEY,
+    parent TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS image_children ON image_parents(parent);
 CREATE TABLE IF NOT EXISTS image_layer_blobs (
     blob TEXT PRIMARY KEY,
     diff_id TEXT NOT NULL,

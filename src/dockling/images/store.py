@@ -250,12 +250,16 @@ class ImageService:
         config_raw: bytes,
         layers: Sequence[tuple[ChainID, DiffID, BlobInfo | None, str]],
         references: Sequence[Reference],
+        *,
+        parent: str | None = None,
     ) -> tuple[Image, bool]:
         """Record an image whose config blob and layers are already stored and unpacked.
 
         `layers` are (chain id, diff id, layer blob or None when the layer was present,
         media type), bottom first.  `references` (a tag, a digest reference) are pointed at
-        it in the same transaction.  Returns the image and whether anything changed.
+        it in the same transaction.  `parent` is the image it was built or committed from
+        (Docker's Parent): untagged parents are intermediate images, hidden from `images`.
+        Returns the image and whether anything changed.
         """
         image_id = sha256_digest(config_raw)
         config = json.loads(config_raw)
@@ -266,12 +270,12 @@ class ImageService:
             changed = (
                 db.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None
             )
-            parent: ChainID | None = None
+            below: ChainID | None = None
             for chain, diff_id, blob, media_type in layers:
                 db.execute(
                     "INSERT OR IGNORE INTO image_layers (chain_id, diff_id, parent, size) "
                     "VALUES (?, ?, ?, ?)",
-                    (chain, diff_id, parent, sizes[chain]),
+                    (chain, diff_id, below, sizes[chain]),
                 )
                 if blob is not None:
                     db.execute(
@@ -279,7 +283,7 @@ class ImageService:
                         "(blob, diff_id, media_type, size) VALUES (?, ?, ?, ?)",
                         (blob.digest, diff_id, media_type, blob.size),
                     )
-                parent = chain
+                below = chain
             chains = [chain for chain, _, _, _ in layers]
             db.execute(
                 "INSERT OR IGNORE INTO images "
@@ -295,6 +299,11 @@ class ImageService:
                     None,
                 ),
             )
+            if parent is not None and parent != image_id:
+                db.execute(
+                    "INSERT OR IGNORE INTO image_parents (image_id, parent) VALUES (?, ?)",
+                    (image_id, parent),
+                )
             for ref in references:
                 key = f"{ref.name}@{ref.digest}" if ref.digest else str(ref.with_default_tag())
                 row = db.execute("SELECT image_id FROM image_refs WHERE ref = ?", (key,)).fetchone()
@@ -511,6 +520,11 @@ class ImageService:
                         f"conflict: unable to delete {short} (cannot be forced) - image is "
                         f"being used by running container {short_id(user)}"
                     )
+                if self._children(db, image_id):
+                    raise errors.Conflict(
+                        f"conflict: unable to delete {short} (cannot be forced) - image has "
+                        "dependent child images"
+                    )
                 if user is not None and not force:
                     raise errors.ImageInUse(
                         f"conflict: unable to delete {short} (must be forced) - image is "
@@ -519,11 +533,49 @@ class ImageService:
                 for r in refs:
                     db.execute("DELETE FROM image_refs WHERE ref = ?", (str(r),))
                     records.append({"Untagged": r.familiar()})
-                db.execute("DELETE FROM images WHERE id = ?", (image_id,))
-            self._index.remove(hex_of(image_id))
-            records.append({"Deleted": image_id})
+                deleted = [image_id, *self._prunable_ancestors(db, image_id, in_use_by)]
+                for gone in deleted:
+                    db.execute("DELETE FROM images WHERE id = ?", (gone,))
+                    db.execute("DELETE FROM image_parents WHERE image_id = ?", (gone,))
+            for gone in deleted:
+                self._index.remove(hex_of(gone))
+                records.append({"Deleted": gone})
             records.extend({"Deleted": c} for c in self.collect_garbage())
             return records
+
+    @staticmethod
+    def _children(db: Any, image_id: str) -> builtins.list[str]:
+        rows = db.execute("SELECT image_id FROM image_parents WHERE parent = ?", (image_id,))
+        return [r[0] for r in rows]
+
+    def _prunable_ancestors(
+        self, db: Any, image_id: str, in_use_by: Callable[[str], str | None]
+    ) -> builtins.list[str]:
+        """The untagged intermediate images above `image_id` that go with it, as Docker's
+        classic builder's step images do: each has no name, no other child and no user."""
+        found: builtins.list[str] = []
+        current = image_id
+        while True:
+            row = db.execute(
+                "SELECT parent FROM image_parents WHERE image_id = ?", (current,)
+            ).fetchone()
+            if row is None:
+                return found
+            parent = str(row[0])
+            named = db.execute("SELECT 1 FROM image_refs WHERE image_id = ?", (parent,)).fetchone()
+            others = [c for c in self._children(db, parent) if c != current]
+            if named is not None or others or in_use_by(parent) is not None:
+                return found
+            if db.execute("SELECT 1 FROM images WHERE id = ?", (parent,)).fetchone() is None:
+                return found
+            found.append(parent)
+            current = parent
+
+    def parents(self) -> dict[str, str]:
+        """image id -> the image it was built or committed from."""
+        with self._lock:
+            rows = self._db.execute("SELECT image_id, parent FROM image_parents").fetchall()
+        return {str(child): str(parent) for child, parent in rows}
 
     # -- garbage -----------------------------------------------------------------------
 
@@ -592,7 +644,9 @@ class ImageService:
             data["MergedDir"] = str(top.parent / "merged")
             data["UpperDir"] = str(top)
             data["WorkDir"] = str(top.parent / "work")
-        return inspect(image, data)
+        result = inspect(image, data)
+        result["Parent"] = self.parents().get(image.id, "")
+        return result
 
     def layer_chain(self, image: Image) -> builtins.list[str]:
         """Chain ids of `image`'s layers, bottom first."""

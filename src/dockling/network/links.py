@@ -10,6 +10,7 @@ import contextlib
 import errno
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,6 +86,20 @@ def list_links(prefix: str) -> list[str]:
     with _ipr() as ipr:
         names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
     return sorted(n for n in names if n and n.startswith(prefix))
+
+
+def routed_subnets() -> list[str]:
+    """Destinations (CIDR) of the host's IPv4 routes in the main table, the default route
+    left out: a new network's subnet must not shadow any of them."""
+    with _ipr() as ipr:
+        routes = ipr.get_routes(family=socket.AF_INET, table=254)
+    found = []
+    for route in routes:
+        length = route["dst_len"]
+        dst = route.get_attr("RTA_DST")
+        if dst and length:
+            found.append(f"{dst}/{length}")
+    return sorted(set(found))
 
 
 def add_veth(

@@ -18,7 +18,7 @@ from pathlib import Path
 from dockling import errors
 from dockling.events.bus import EventBus
 from dockling.ids import PrefixIndex, generate_id
-from dockling.network import ipam, links, netns
+from dockling.network import etc_hosts, ipam, links, netns
 from dockling.network.base import Firewall
 from dockling.network.dns.server import NetworkDNS, host_resolvers
 from dockling.network.firewall import BridgeRules
@@ -199,7 +199,8 @@ class NetworkService:
         prefixlen = ipaddress.ip_network(network.subnet).prefixlen
         await asyncio.to_thread(links.ensure_bridge, network.bridge, network.gateway, prefixlen)
         if network.user_defined and network.id not in self._dns:
-            server = NetworkDNS(network.id, network.gateway, self.resolve, host_resolvers())
+            upstream = list(self.settings.dns) or host_resolvers()
+            server = NetworkDNS(network.id, network.gateway, self.resolve, upstream)
             try:
                 await server.start()
             except OSError as exc:
@@ -266,7 +267,11 @@ class NetworkService:
                         "--gateway and --ip-range need --subnet to be given too"
                     )
                 pools = [(ipaddress.IPv4Network(b), size) for b, size in self.settings.pools]
-                net = ipam.pick_subnet(pools, [u for _, u in used])
+                # As Docker does, a picked subnet also stays clear of the host's routes (a
+                # VPN, another engine's bridge), which it would shadow or be shadowed by.
+                routed = await asyncio.to_thread(links.routed_subnets)
+                taken = [u for _, u in used] + [ipaddress.IPv4Network(r) for r in routed]
+                net = ipam.pick_subnet(pools, taken)
             if gateway:
                 gw = ipam.parse_address(gateway, "gateway")
                 ipam.check_gateway(net, gw)
@@ -545,7 +550,10 @@ class NetworkService:
         running: bool,
         aliases: tuple[str, ...] = (),
         ipv4: str = "",
+        hosts_file: Path | None = None,
     ) -> None:
+        """Join `ref`: recorded for the next start, and when `running` a new interface now,
+        its address added to the container's `hosts_file` as Docker does."""
         network = self.get(ref)
         sandbox = self._sandboxes.get(container_id)
         if sandbox is None:
@@ -566,14 +574,22 @@ class NetworkService:
             if running:
                 if not sandbox.netns:
                     raise errors.Conflict(f"container {container_id[:12]} has no network sandbox")
-                await self._add_endpoint(sandbox, attachment)
+                endpoint = await self._add_endpoint(sandbox, attachment)
+                if hosts_file is not None and hosts_file.is_file():
+                    await asyncio.to_thread(
+                        etc_hosts.add_entry, hosts_file, endpoint.ip, sandbox.hostname
+                    )
             sandbox.attachments.append(attachment)
             await asyncio.to_thread(self.store.save_sandbox, sandbox)
         self.events.publish(
             "network", "connect", network.id, {"container": container_id, "name": network.name}
         )
 
-    async def disconnect(self, container_id: str, ref: str) -> None:
+    async def disconnect(
+        self, container_id: str, ref: str, *, hosts_file: Path | None = None
+    ) -> None:
+        """Leave `ref`: the interface and its published ports go, and its line in the
+        container's `hosts_file`."""
         network = self.get(ref)
         sandbox = self._sandboxes.get(container_id)
         if sandbox is None or not any(a.network_id == network.id for a in sandbox.attachments):
@@ -589,6 +605,8 @@ class NetworkService:
                 sandbox.ports = [p for p in sandbox.ports if p not in dropped]
                 await asyncio.to_thread(links.delete_link, endpoint.veth)
                 sandbox.endpoints.remove(endpoint)
+                if hosts_file is not None and hosts_file.is_file():
+                    await asyncio.to_thread(etc_hosts.remove_entries, hosts_file, endpoint.ip)
                 if dropped:
                     await self._apply_rules()
             sandbox.attachments = [a for a in sandbox.attachments if a.network_id != network.id]

@@ -15,6 +15,9 @@ class NetworkSettings:
     bip: str = ""  # gateway/prefix of the default bridge, e.g. "172.17.0.1/16"
     pools: tuple[tuple[str, int], ...] = DEFAULT_POOLS
     ip_masq: bool = True
+    # daemon.json's "dns": where the embedded DNS forwards names that are not containers'
+    # (empty: the host's /etc/resolv.conf servers).
+    dns: tuple[str, ...] = ()
     iptables: bool = True
     nft_table: str = "dockling"
     # Names of dockling-made links start with this, so reconcile never touches others'.

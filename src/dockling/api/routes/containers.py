@@ -23,6 +23,7 @@ from dockling.api.http import (
 )
 from dockling.api.schemas import containers as schema
 from dockling.containers.model import Container, Status
+from dockling.network.service import NetworkService
 from dockling.runtime import logs as log_reader
 from dockling.runtime.cgroups import read_stats
 
@@ -91,10 +92,14 @@ class ContainerRoutes:
                 and container.state.status is not Status.RESTARTING
             ):
                 continue
-            if not _matches(container, filters, show_all):
+            if not _matches(container, filters, show_all, self.b.networks):
                 continue
             size = self.b.launcher.rootfs_usage(container.id) if want_size else None
-            result.append(schema.summary(container, self.b.mounts_json(container), size))
+            result.append(
+                schema.summary(
+                    container, self.b.mounts_json(container), size, networks=self.b.networks
+                )
+            )
         if limit > 0:
             result = result[:limit]
         return json_response(result)
@@ -121,6 +126,7 @@ class ContainerRoutes:
             log_path=launcher.log_path(container.id),
             data_dir=str(launcher.container_dir(container.id)),
             graph=self.b.graph_data(container),
+            networks=self.b.networks,
         )
         if req.flag("size"):
             data["SizeRw"] = launcher.rootfs_usage(container.id)
@@ -404,8 +410,31 @@ def _parse_until(value: str) -> float:
         raise errors.InvalidParameter(f"invalid time value: {value!r}") from None
 
 
-def _matches(container: Container, filters: dict[str, list[str]], show_all: bool) -> bool:
+def _on_network(container: Container, values: list[str], networks: NetworkService) -> bool:
+    """Docker's `network` filter: a network the container is attached to, by exact name or
+    by id prefix."""
+    sandbox = networks.sandbox(container.id)
+    if sandbox is None:
+        return False
+    for attachment in sandbox.attachments:
+        try:
+            network = networks.get(attachment.network_id)
+        except errors.NotFound:
+            continue
+        if any(v == network.name or network.id.startswith(v) for v in values if v):
+            return True
+    return False
+
+
+def _matches(
+    container: Container,
+    filters: dict[str, list[str]],
+    show_all: bool,
+    networks: NetworkService | None,
+) -> bool:
     for key, values in filters.items():
+        if key == "network" and (networks is None or not _on_network(container, values, networks)):
+            return False
         if key == "status" and container.state.status.value not in values:
             return False
         if key == "name" and not any(v.lstrip("/") in container.name for v in values):

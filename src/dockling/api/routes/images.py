@@ -68,8 +68,15 @@ def register(router: Router, backend: Backend) -> None:
             if key in ("before", "since")
         }
         result = []
+        parents = await asyncio.to_thread(images.parents)
+        has_children = set(parents.values())
+        show_all = req.flag("all")
         for image in await asyncio.to_thread(images.list):
+            # Untagged images with children are build steps: Docker shows them with -a only.
+            if not show_all and not image.repo_tags and image.id in has_children:
+                continue
             data = summary(image)
+            data["ParentId"] = parents.get(image.id, "")
             if any(data["Created"] >= b for b in bounds.get("before", [])):
                 continue
             if any(data["Created"] <= b for b in bounds.get("since", [])):

@@ -13,19 +13,11 @@ from dockling.containers.model import ZERO_TIME, Container, Status
 from dockling.containers.spec import ContainerSpec, Resources, RestartPolicy
 from dockling.network.service import NetworkService
 
-# The daemon's network service, for the network parts of inspect and list.  Set once by
-# the wiring (`use_networks`); the route functions only hand over the container.
-_networks: NetworkService | None = None
 
-
-def use_networks(service: NetworkService | None) -> None:
-    global _networks
-    _networks = service
-
-
-def network_settings(container: Container) -> dict[str, Any]:
+def network_settings(container: Container, networks: NetworkService | None) -> dict[str, Any]:
     """NetworkSettings of inspect: the sandbox key, published ports and one entry per
-    network with its endpoint (address fields empty while the container is not running)."""
+    network with its endpoint (address fields empty while the container is not running).
+    Without a network service (networking disabled) only the empty shape."""
     settings: dict[str, Any] = {
         "Bridge": "",
         "SandboxID": "",
@@ -43,8 +35,8 @@ def network_settings(container: Container) -> dict[str, Any]:
         "MacAddress": "",
         "Networks": {},
     }
-    sandbox = _networks.sandbox(container.id) if _networks is not None else None
-    if _networks is None or sandbox is None:
+    sandbox = networks.sandbox(container.id) if networks is not None else None
+    if networks is None or sandbox is None:
         return settings
     settings["SandboxKey"] = sandbox.netns
     settings["SandboxID"] = container.id if sandbox.netns else ""
@@ -58,7 +50,7 @@ def network_settings(container: Container) -> dict[str, Any]:
     settings["Ports"] = ports
     for attachment in sandbox.attachments:
         try:
-            network = _networks.get(attachment.network_id)
+            network = networks.get(attachment.network_id)
         except errors.NotFound:
             continue
         endpoint = sandbox.endpoint(network.id)
@@ -84,9 +76,9 @@ def network_settings(container: Container) -> dict[str, Any]:
     return settings
 
 
-def summary_ports(container: Container) -> list[dict[str, Any]]:
+def summary_ports(container: Container, networks: NetworkService | None) -> list[dict[str, Any]]:
     """The Ports list of GET /containers/json."""
-    sandbox = _networks.sandbox(container.id) if _networks is not None else None
+    sandbox = networks.sandbox(container.id) if networks is not None else None
     published = sandbox.ports if sandbox is not None else []
     result: list[dict[str, Any]] = [
         {
@@ -322,7 +314,11 @@ def _unix(value: str) -> int:
 
 
 def summary(
-    container: Container, mounts_json: list[dict[str, Any]], size: int | None = None
+    container: Container,
+    mounts_json: list[dict[str, Any]],
+    size: int | None = None,
+    *,
+    networks: NetworkService | None,
 ) -> dict[str, Any]:
     """One entry of GET /containers/json."""
     data: dict[str, Any] = {
@@ -332,12 +328,12 @@ def summary(
         "ImageID": container.image_id,
         "Command": _command(container),
         "Created": _unix(container.created),
-        "Ports": summary_ports(container),
+        "Ports": summary_ports(container, networks),
         "Labels": dict(container.spec.labels),
         "State": container.state.status.value,
         "Status": _status_text(container),
         "HostConfig": {"NetworkMode": container.spec.network_mode},
-        "NetworkSettings": {"Networks": network_settings(container)["Networks"]},
+        "NetworkSettings": {"Networks": network_settings(container, networks)["Networks"]},
         "Mounts": mounts_json,
     }
     if size is not None:
@@ -353,6 +349,7 @@ def inspect(
     log_path: str,
     data_dir: str,
     graph: Mapping[str, str],
+    networks: NetworkService | None,
 ) -> dict[str, Any]:
     """GET /containers/{id}/json."""
     spec = container.spec
@@ -460,7 +457,7 @@ def inspect(
             "StopSignal": spec.stop_signal or None,
             "StopTimeout": spec.stop_timeout,
         },
-        "NetworkSettings": network_settings(container),
+        "NetworkSettings": network_settings(container, networks),
     }
 
 

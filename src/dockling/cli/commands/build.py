@@ -1,14 +1,25 @@
-"""`dockling build`: for now only `--print-ast`, which parses without a daemon.
-
-The building itself (RUN steps, layers, cache) is the next part of the builder issue.
+"""`dockling build`: tar the context (honouring .dockerignore), stream it to POST /build and
+render the daemon's JSON messages like docker's classic builder; `--print-ast` parses
+without a daemon.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import sys
+import tarfile
+import tempfile
+from typing import IO, Any
 
 from dockling.build.ast import render
+from dockling.build.dockerignore import (
+    PatternMatcher,
+    keep_build_files,
+    read_patterns,
+    walk_context,
+)
 from dockling.build.parser import parse_dockerfile
 from dockling.build.syntax import parse_nodes
 from dockling.cli.context import CLIError, Context
@@ -34,22 +45,8 @@ def _read_dockerfile(context: str | None, file: str | None) -> tuple[str, str]:
     return data.decode("utf-8", "surrogateescape"), os.path.basename(path)
 
 
-def cmd_build(ctx: Context, args: list[str], display: str) -> int:
-    fs = FlagSet(
-        display, "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile", max_args=1
-    )
-    fs.value("file", "f", 'Name of the Dockerfile (default: "PATH/Dockerfile")')
-    fs.bool("print-ast", None, "Print the parsed Dockerfile and exit (no daemon needed)")
-    values, rest = fs.parse(args)
-    context = rest[0] if rest else None
-    if not values["print_ast"]:
-        raise CLIError(
-            "dockling build: only --print-ast works yet; building images needs the "
-            "builder's execution part (issue 5)"
-        )
-    if context is None and values["file"] is None:
-        raise fs.args_error(f'"dockling {display}" requires exactly 1 argument.')
-    text, name = _read_dockerfile(context, values["file"])
+def _print_ast(context: str | None, file: str | None) -> int:
+    text, name = _read_dockerfile(context, file)
     try:
         # The typed parse validates (unknown instructions, flags, argument counts).
         parsed = parse_dockerfile(text, name)
@@ -60,3 +57,161 @@ def cmd_build(ctx: Context, args: list[str], display: str) -> int:
         sys.stderr.write(f"[WARNING]: {warning}\n")
     sys.stdout.write(render(tree))
     return 0
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _tar_context(root: str, file: str | None, out: IO[bytes]) -> str:
+    """Write the context dir `root` as a tar to `out`; return the Dockerfile's name in it."""
+    dockerfile = "Dockerfile"
+    extra: bytes | None = None
+    if file is not None:
+        absolute = os.path.abspath(file)
+        relative = os.path.relpath(absolute, os.path.abspath(root))
+        if relative.startswith(".."):
+            # A Dockerfile outside the context travels under a name of its own, as docker's.
+            with open(absolute, "rb") as handle:
+                extra = handle.read()
+            dockerfile = f".dockerfile.{os.urandom(10).hex()}"
+        else:
+            dockerfile = relative.replace(os.sep, "/")
+    patterns: list[str] = []
+    ignore = os.path.join(root, ".dockerignore")
+    if os.path.isfile(ignore):
+        with open(ignore, encoding="utf-8", errors="surrogateescape") as handle:
+            patterns = read_patterns(handle.read())
+    matcher = PatternMatcher(keep_build_files(patterns, dockerfile))
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for path in walk_context(root, matcher):
+            info = tar.gettarinfo(os.path.join(root, path), arcname=path)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if info.isreg():
+                with open(os.path.join(root, path), "rb") as handle:
+                    tar.addfile(info, handle)
+            elif info.isdir() or info.issym() or info.islnk():
+                tar.addfile(info)
+        if extra is not None:
+            _add_bytes(tar, dockerfile, extra)
+    return dockerfile
+
+
+def _stdin_context(out: IO[bytes]) -> None:
+    """`build -`: stdin is a tar context, or a Dockerfile sent alone."""
+    data = sys.stdin.buffer.read()
+    if data[257:262] == b"ustar" or data[:2] == b"\x1f\x8b" or data[:3] == b"BZh":
+        out.write(data)
+        return
+    with tarfile.open(fileobj=out, mode="w|") as tar:
+        _add_bytes(tar, "Dockerfile", data)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.4g}{unit}" if unit != "B" else f"{n}B"
+        n = n / 1000  # type: ignore[assignment]
+    return f"{n}B"
+
+
+def _key_values(items: list[str] | None, environ: dict[str, str]) -> dict[str, str | None]:
+    result: dict[str, str | None] = {}
+    for item in items or []:
+        key, has_value, value = item.partition("=")
+        result[key] = value if has_value else environ.get(key)
+    return result
+
+
+def cmd_build(ctx: Context, args: list[str], display: str) -> int:
+    fs = FlagSet(
+        display, "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile", max_args=1
+    )
+    fs.list("tag", "t", 'Name and optionally a tag in the "name:tag" format')
+    fs.value("file", "f", 'Name of the Dockerfile (default: "PATH/Dockerfile")')
+    fs.list("build-arg", None, "Set build-time variables")
+    fs.value("target", None, "Set the target build stage to build")
+    fs.bool("no-cache", None, "Do not use cache when building the image")
+    fs.bool("pull", None, "Always attempt to pull a newer version of the image")
+    fs.list("label", None, "Set metadata for an image")
+    fs.bool("quiet", "q", "Suppress the build output and print image ID on success")
+    fs.value("iidfile", None, "Write the image ID to the file")
+    fs.value("platform", None, "Set platform if server is multi-platform capable")
+    fs.value("network", None, "Set the networking mode for the RUN instructions during build")
+    fs.value("progress", None, "Set type of progress output (auto, plain, tty)")
+    fs.bool("print-ast", None, "Print the parsed Dockerfile and exit (no daemon needed)")
+    values, rest = fs.parse(args)
+    context = rest[0] if rest else None
+    if values["print_ast"]:
+        if context is None and values["file"] is None:
+            raise fs.args_error(f'"dockling {display}" requires exactly 1 argument.')
+        return _print_ast(context, values["file"])
+    if context is None:
+        raise fs.args_error(f'"dockling {display}" requires exactly 1 argument.')
+    if "://" in context:
+        raise CLIError("dockling build: a URL context is not supported yet")
+    environ = dict(os.environ)
+    build_args = _key_values(values["build_arg"], environ)
+    if "SOURCE_DATE_EPOCH" in environ and "SOURCE_DATE_EPOCH" not in build_args:
+        build_args["SOURCE_DATE_EPOCH"] = environ["SOURCE_DATE_EPOCH"]
+    labels = {k: v or "" for k, v in _key_values(values["label"], {}).items()}
+    quiet = values["quiet"]
+    with tempfile.TemporaryFile() as body:
+        if context == "-":
+            _stdin_context(body)
+            dockerfile = values["file"] or "Dockerfile"
+        else:
+            if not os.path.isdir(context):
+                raise CLIError(f"unable to prepare context: path {context!r} not found")
+            if values["file"] is None and not os.path.exists(os.path.join(context, "Dockerfile")):
+                _read_dockerfile(context, None)  # docker's message for a missing Dockerfile
+            dockerfile = _tar_context(context, values["file"], body)
+        size = body.tell()
+        body.seek(0)
+        if not quiet:
+            sys.stdout.write(f"Sending build context to Docker daemon  {_size(size)}\n")
+        query: dict[str, Any] = {
+            "t": values["tag"] or None,
+            "dockerfile": dockerfile,
+            "buildargs": json.dumps(build_args) if build_args else None,
+            "target": values["target"],
+            "nocache": True if values["no_cache"] else None,
+            "pull": True if values["pull"] else None,
+            "labels": json.dumps(labels) if labels else None,
+            "q": True if quiet else None,
+            "platform": values["platform"],
+            "networkmode": values["network"],
+        }
+        image_id = _render(
+            ctx.client.transport.json_stream("POST", "/build", query=query, data=body), quiet
+        )
+    if values["iidfile"]:
+        with open(values["iidfile"], "w") as handle:
+            handle.write(image_id)
+    if quiet:
+        sys.stdout.write(image_id + "\n")
+    return 0
+
+
+def _render(messages: Any, quiet: bool) -> str:
+    """Write the build's messages as docker's classic builder does; return the image id."""
+    image_id = ""
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        if message.get("error"):
+            detail = message.get("errorDetail") or {}
+            sys.stdout.flush()
+            raise CLIError(str(detail.get("message") or message["error"]), 1)
+        aux = message.get("aux")
+        if isinstance(aux, dict) and aux.get("ID"):
+            image_id = str(aux["ID"])
+        stream = message.get("stream")
+        if stream and not quiet:
+            sys.stdout.write(str(stream))
+            sys.stdout.flush()
+    return image_id

@@ -1,0 +1,501 @@
+"""The classic builder: run a parsed Dockerfile's needed stages step by step into images.
+
+Every step makes an image (the previous one plus a config change or a layer) and prints
+Docker's classic output through `emit` (JSON messages: {"stream": ...}, {"aux": ...}).
+Steps are looked up in the build cache first.  Stages are built in Dockerfile order;
+only those the target needs (`stages.plan_stages`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockling import errors
+from dockling.build import dispatch, instructions as ins
+from dockling.build.args import BuildArgs, StageArgs
+from dockling.build.cache import BuildCache, step_key
+from dockling.build.context import apply_dockerignore, new_context_dir
+from dockling.build.copy import (
+    CopyOptions,
+    Source,
+    checksum,
+    copy_sources,
+    destination,
+    make_dirs,
+    match_sources,
+    parse_chmod,
+    parse_chown,
+)
+from dockling.build.layers import commit_image, empty_config, mounted_snapshot, store_layer
+from dockling.build.parser import parse_dockerfile
+from dockling.build.runner import RunRequest, run_step
+from dockling.build.stages import StagePlan, plan_stages, stage_index
+from dockling.build.substitute import expand_heredoc, expand_instruction
+from dockling.containers.model import Container
+from dockling.containers.service import ContainerService
+from dockling.images.store import Image
+from dockling.runtime.users import resolve_in_root
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+EPOCH_ARG = "SOURCE_DATE_EPOCH"
+_SINGLE_HEREDOC = re.compile(r"^\s*<<-?\s*[\"']?(\w+)[\"']?\s*$")
+
+
+@dataclass
+class BuildOptions:
+    """What POST /build asks for."""
+
+    dockerfile: str = "Dockerfile"
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str | None] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    network: str = "default"
+
+
+@dataclass
+class _Stage:
+    image: Image
+    args: StageArgs
+    escape: str
+    index: int
+
+
+class Builder:
+    """Builds images with the engine's services; one instance serves every build."""
+
+    def __init__(self, containers: ContainerService, cache_root: Path) -> None:
+        self.containers = containers
+        self.images = containers.images
+        self.cache = BuildCache(cache_root)
+
+    async def prepare(self, context: Path, options: BuildOptions) -> Prepared:
+        """Read and parse the Dockerfile in `context` (an unpacked context dir) and apply
+        its .dockerignore: what can fail before any output (a 400 for the API)."""
+        text = await asyncio.to_thread(_read_dockerfile, context, options.dockerfile)
+        dockerfile = parse_dockerfile(text, os.path.basename(options.dockerfile))
+        await asyncio.to_thread(apply_dockerignore, context)
+        return Prepared(context, options, dockerfile, _epoch(options.build_args))
+
+    async def run(self, prepared: Prepared, emit: Emit) -> Image:
+        """Build `prepared`; tag the result with every `options.tags`; stream Docker's
+        classic output through `emit`.  Raises a DocklingError on failure."""
+        options = prepared.options
+        run = _Run(self, prepared.context, options, emit, prepared.epoch, prepared.dockerfile)
+        image = await run.all_stages()
+        for tag in options.tags:
+            await asyncio.to_thread(self.images.tag, image.id, tag)
+        await emit({"aux": {"ID": image.id}})
+        await emit({"stream": f"Successfully built {image.id[7:19]}\n"})
+        for tag in options.tags:
+            await emit({"stream": f"Successfully tagged {_with_tag(tag)}\n"})
+        return image
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A build ready to run: its context dir, options, parsed Dockerfile and epoch."""
+
+    context: Path
+    options: BuildOptions
+    dockerfile: ins.Dockerfile
+    epoch: int | None
+
+
+def _with_tag(ref: str) -> str:
+    last = ref.rsplit("/", 1)[-1]
+    return ref if ":" in last or "@" in ref else f"{ref}:latest"
+
+
+def _epoch(build_args: dict[str, str | None]) -> int | None:
+    value = build_args.get(EPOCH_ARG)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.InvalidParameter(f"invalid {EPOCH_ARG}: {value!r}") from None
+
+
+def _read_dockerfile(context: Path, name: str) -> str:
+    path = resolve_in_root(str(context), name)
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        raise errors.InvalidParameter(f"Cannot locate specified Dockerfile: {name}") from None
+
+
+class _Run:
+    """One build's state: the stages built so far, the step counter."""
+
+    def __init__(
+        self,
+        builder: Builder,
+        context: Path,
+        options: BuildOptions,
+        emit: Emit,
+        epoch: int | None,
+        dockerfile: ins.Dockerfile,
+    ) -> None:
+        self.builder = builder
+        self.images = builder.images
+        self.context = context
+        self.options = options
+        self.emit_raw = emit
+        self.epoch = epoch
+        self.dockerfile = dockerfile
+        given = dict(options.build_args)
+        self.build_args = BuildArgs(given, escape=dockerfile.escape)
+        self.build_args.declared.add(EPOCH_ARG)
+        for arg in dockerfile.meta_args:
+            self.build_args.declare_meta(arg)
+        self.results: dict[int, Image] = {}
+        self.step = 0
+        self.total = 0
+
+    async def say(self, text: str) -> None:
+        await self.emit_raw({"stream": text})
+
+    async def all_stages(self) -> Image:
+        plans = plan_stages(self.dockerfile, self.build_args, self.options.target)
+        self.total = sum(1 + len(p.stage.instructions) for p in plans)
+        labels = self.options.labels
+        if labels:
+            self.total += 1
+        image: Image | None = None
+        for plan in plans:
+            image = await self.stage(plan)
+            self.results[plan.stage.index] = image
+        assert image is not None
+        if labels:
+            self.step += 1
+            text = " ".join(f'"{k}"="{v}"' for k, v in sorted(labels.items()))
+            await self.say(f"Step {self.step}/{self.total} : LABEL {text}\n")
+            label = ins.Label(
+                location=ins.Location("--label", 0, 0),
+                original=f"LABEL {text}",
+                pairs=tuple(ins.KeyValue(k, v) for k, v in sorted(labels.items())),
+            )
+            stage = _Stage(image, self.build_args.stage(), self.dockerfile.escape, len(plans))
+            await self.instruction(stage, label)
+            image = stage.image
+        for warning in self.build_args.unused():
+            await self.say(f"[Warning] One or more build-args [{warning}] were not consumed\n")
+        return image
+
+    async def base_image(self, plan: StagePlan) -> Image:
+        if plan.base_stage is not None:
+            return self.results[plan.base_stage]
+        if plan.base == "scratch":
+            return await asyncio.to_thread(commit_image_scratch, self.images, self.epoch)
+        return await asyncio.to_thread(self.images.get, plan.base)
+
+    async def stage(self, plan: StagePlan) -> Image:
+        self.step += 1
+        await self.say(f"Step {self.step}/{self.total} : {plan.stage.from_.original}\n")
+        base = await self.base_image(plan)
+        state = _Stage(base, self.build_args.stage(), self.dockerfile.escape, plan.stage.index)
+        await self.say(f" ---> {base.id[7:19]}\n")
+        triggers = list(base.runtime_config.get("OnBuild") or [])
+        if triggers:
+            await self.say(
+                f"# Executing {len(triggers)} build trigger{'s' * (len(triggers) > 1)}\n"
+            )
+            text = "FROM scratch\n" + "\n".join(triggers) + "\n"
+            parsed = parse_dockerfile(text, "ONBUILD")
+            for instruction in parsed.stages[0].instructions:
+                await self.instruction(state, instruction, clear_onbuild=True)
+        for instruction in plan.stage.instructions:
+            self.step += 1
+            await self.say(f"Step {self.step}/{self.total} : {instruction.original}\n")
+            await self.instruction(state, instruction)
+        return state.image
+
+    async def instruction(
+        self, state: _Stage, instruction: ins.Instruction, *, clear_onbuild: bool = False
+    ) -> None:
+        config = dict(state.image.runtime_config)
+        if clear_onbuild:
+            # A child image does not keep its parent's triggers: they ran at its FROM.
+            config.pop("OnBuild", None)
+        env = dispatch.env_dict(config)
+        if isinstance(instruction, ins.Arg):
+            state.args.declare(instruction, env)
+        expanded = expand_instruction(instruction, state.args.expansion_env(env), state.escape)
+        extra: list[Any] = [state.args.cache_key_args(), self.epoch, clear_onbuild]
+        files = _Files()
+        try:
+            if isinstance(expanded, ins.Copy | ins.Add):
+                files = await self.sources(state, expanded)
+                extra += [files.checksum, [s.name for s in files.all()]]
+            key = step_key(state.image.id, expanded, *extra)
+            cached = None if self.options.no_cache else self.builder.cache.get(key)
+            image: Image | None = None
+            if cached is not None:
+                try:
+                    image = await asyncio.to_thread(self.images.get, cached)
+                except errors.NotFound:
+                    image = None
+            if image is not None:
+                await self.say(" ---> Using cache\n")
+            else:
+                image = await self.execute(state, expanded, config, files)
+                self.builder.cache.put(key, image.id)
+            state.image = image
+            await self.say(f" ---> {image.id[7:19]}\n")
+        finally:
+            if files.inline_dir is not None:
+                shutil.rmtree(files.inline_dir, ignore_errors=True)
+
+    async def sources(self, state: _Stage, copy: ins.Copy | ins.Add) -> _Files:
+        keyword = "COPY" if isinstance(copy, ins.Copy) else "ADD"
+        files = _Files()
+        if copy.inline:
+            files.inline_dir = new_context_dir(self.images.data_root)
+            env = state.args.expansion_env(dispatch.env_dict(state.image.runtime_config))
+            for item in copy.inline:
+                data = expand_heredoc(item.data, env, state.escape) if item.expand else item.data
+                path = files.inline_dir / item.name
+                path.write_text(data)
+                os.chmod(path, 0o644)
+                files.inline.append(Source(str(path), item.name))
+        from_ = copy.from_ if isinstance(copy, ins.Copy) else None
+        patterns = tuple(s for s in copy.sources if not s.startswith(("http://", "https://")))
+        if len(patterns) != len(copy.sources):
+            raise errors.NotImplementedFeature("ADD from a URL is not supported yet")
+        if from_:
+            index = stage_index(self.dockerfile.stages, from_, state.index)
+            if index is not None:
+                if index not in self.results:
+                    raise errors.InvalidParameter(f"stage {from_} is not built")
+                files.image = self.results[index]
+            else:
+                files.image = await asyncio.to_thread(self.images.get, from_)
+            image = files.image
+
+            def look() -> tuple[list[Source], str]:
+                with mounted_snapshot(self.images, image.top_layer, writable=False) as (_, root):
+                    found = match_sources(root, patterns, keyword)
+                    digest = checksum([*files.inline, *found])
+                    # Kept relative to the image's root: the copy mounts it again.
+                    return [Source(s.path[len(root) :] or "/", s.name) for s in found], digest
+
+            files.main, files.checksum = await asyncio.to_thread(look)
+        else:
+            found = await asyncio.to_thread(match_sources, str(self.context), patterns, keyword)
+            files.main = found
+            files.checksum = await asyncio.to_thread(checksum, [*files.inline, *found])
+        return files
+
+    async def execute(
+        self,
+        state: _Stage,
+        instruction: ins.Instruction,
+        config: dict[str, Any],
+        files: _Files,
+    ) -> Image:
+        image = state.image
+        match instruction:
+            case ins.Run():
+                return await self.run(state, instruction, config)
+            case ins.Copy() | ins.Add():
+                return await asyncio.to_thread(self.copy, image, instruction, config, files)
+            case ins.Workdir():
+                new = dispatch.apply(instruction, config)
+                return await asyncio.to_thread(
+                    self.workdir, image, new, dispatch.history_text(instruction)
+                )
+            case ins.Maintainer():
+                return await asyncio.to_thread(
+                    commit_image,
+                    self.images,
+                    image,
+                    config,
+                    {"created_by": dispatch.history_text(instruction)},
+                    None,
+                    epoch=self.epoch,
+                    author=instruction.name,
+                )
+            case _:
+                new = dispatch.apply(instruction, config)
+                return await asyncio.to_thread(
+                    commit_image,
+                    self.images,
+                    image,
+                    new,
+                    {"created_by": dispatch.history_text(instruction)},
+                    None,
+                    epoch=self.epoch,
+                )
+
+    async def run(self, state: _Stage, run: ins.Run, config: dict[str, Any]) -> Image:
+        if run.mounts:
+            raise errors.NotImplementedFeature("RUN --mount is not supported yet")
+        argv = _run_argv(run, config)
+        env = {**state.args.run_env(dispatch.env_dict(config))}
+        args = state.args.cache_key_args()
+        prefix = f"|{len(args)} {' '.join(args)} " if args else ""
+        network = run.network if run.network and run.network != "default" else None
+        request = RunRequest(
+            image_id=state.image.id,
+            command=argv,
+            env=[f"{k}={v}" for k, v in env.items()],
+            user=str(config.get("User") or ""),
+            workdir=str(config.get("WorkingDir") or ""),
+            network=network or self.options.network or "default",
+        )
+        parent = state.image
+
+        async def commit(container: Container) -> str:
+            def work() -> Image:
+                snapshots = self.images.snapshotter()
+                with self.images.lease() as held:
+                    self.images.hold(held, *parent.chain_ids)
+                    layer = store_layer(
+                        self.images,
+                        snapshots.fs_path(container.id),
+                        snapshots.parent_paths(container.id),
+                        parent.top_layer,
+                        held,
+                        self.epoch,
+                    )
+                    return commit_image(
+                        self.images,
+                        parent,
+                        config,
+                        {"created_by": prefix + " ".join(argv)},
+                        layer,
+                        epoch=self.epoch,
+                    )
+
+            return (await asyncio.to_thread(work)).id
+
+        async def output(text: str) -> None:
+            await self.say(text)
+
+        image_id = await run_step(self.builder.containers, request, output, commit)
+        return await asyncio.to_thread(self.images.get, image_id)
+
+    def copy(
+        self, image: Image, copy: ins.Copy | ins.Add, config: dict[str, Any], files: _Files
+    ) -> Image:
+        keyword = "COPY" if isinstance(copy, ins.Copy) else "ADD"
+        dest = destination(copy.dest, str(config.get("WorkingDir") or "/"))
+        with self.images.lease() as held:
+            self.images.hold(held, *image.chain_ids)
+            with mounted_snapshot(self.images, image.top_layer, writable=True) as (key, root):
+                options = CopyOptions(
+                    owner=parse_chown(copy.chown, root, (0, 0) if files.image is None else None),
+                    mode=parse_chmod(copy.chmod),
+                    extract_archives=isinstance(copy, ins.Add),
+                )
+                if files.image is not None:
+                    with mounted_snapshot(self.images, files.image.top_layer, writable=False) as (
+                        _k,
+                        src_root,
+                    ):
+                        staged = [
+                            Source(resolve_in_root(src_root, s.path), s.name) for s in files.main
+                        ]
+                        copy_sources(root, [*files.inline, *staged], dest, options, keyword)
+                else:
+                    copy_sources(root, files.all(), dest, options, keyword)
+                snapshots = self.images.snapshotter()
+                layer = store_layer(
+                    self.images,
+                    snapshots.fs_path(key),
+                    snapshots.parent_paths(key),
+                    image.top_layer,
+                    held,
+                    self.epoch,
+                )
+            kind = "multi" if len(files.all()) > 1 else "file"
+            history = f"/bin/sh -c #(nop) {keyword} {kind}:{files.checksum[7:]} in {dest} "
+            return commit_image(
+                self.images,
+                image,
+                config,
+                {"created_by": history},
+                layer,
+                epoch=self.epoch,
+            )
+
+    def workdir(self, image: Image, config: dict[str, Any], history: str) -> Image:
+        path = str(config.get("WorkingDir") or "/")
+        with self.images.lease() as held:
+            self.images.hold(held, *image.chain_ids)
+            with mounted_snapshot(self.images, image.top_layer, writable=True) as (key, root):
+                target = resolve_in_root(root, path)
+                if not os.path.isdir(target):
+                    make_dirs(root, path, CopyOptions(owner=None, mode=None))
+                snapshots = self.images.snapshotter()
+                layer = store_layer(
+                    self.images,
+                    snapshots.fs_path(key),
+                    snapshots.parent_paths(key),
+                    image.top_layer,
+                    held,
+                    self.epoch,
+                )
+            return commit_image(
+                self.images,
+                image,
+                config,
+                {"created_by": history},
+                layer,
+                epoch=self.epoch,
+            )
+
+
+@dataclass
+class _Files:
+    """What a COPY/ADD reads: heredoc files, matched sources (relative to `image`'s root
+    when copying from a stage or image) and their checksum."""
+
+    inline: list[Source] = field(default_factory=list)
+    main: list[Source] = field(default_factory=list)
+    image: Image | None = None
+    checksum: str = "sha256:"
+    inline_dir: Path | None = None
+
+    def all(self) -> list[Source]:
+        return [*self.inline, *self.main]
+
+
+def commit_image_scratch(images: Any, epoch: int | None) -> Image:
+    """The empty image `FROM scratch` starts from (the same one every time)."""
+    import json
+
+    raw = json.dumps(empty_config(epoch), separators=(",", ":"), sort_keys=True).encode()
+    image, _ = images.register_pulled(raw, [], [])
+    return image  # type: ignore[no-any-return]
+
+
+def _run_argv(run: ins.Run, config: dict[str, Any]) -> list[str]:
+    command = run.command
+    if not command.prepend_shell:
+        return list(command.args)
+    script = " ".join(command.args)
+    if command.heredocs:
+        single = _SINGLE_HEREDOC.match(script)
+        if single is not None and len(command.heredocs) == 1:
+            script = _heredoc_body(command.heredocs[0])
+        else:
+            script += "\n" + "".join(_heredoc_body(h) + h.name + "\n" for h in command.heredocs)
+    return [*dispatch.shell_of(config), script]
+
+
+def _heredoc_body(heredoc: Any) -> str:
+    content = str(heredoc.content)
+    if heredoc.chomp:
+        content = "".join(line.lstrip("\t") for line in content.splitlines(keepends=True))
+    return content

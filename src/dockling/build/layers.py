@@ -1,0 +1,171 @@
+"""Build steps become images: a changed directory tree becomes a layer, a config a new image.
+
+The classic builder commits every step as an image whose parent is the previous step's
+image; the cache points at these images, so they keep their layers alive.  With a
+SOURCE_DATE_EPOCH the layer tar is rewritten with mtimes clamped to the epoch and the
+config carries the epoch as its times, so the same inputs give the same digests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dockling.content.store import BlobInfo
+from dockling.diff.compare import changes, write_layer
+from dockling.ids import ChainID, DiffID, chain_id, generate_id
+from dockling.images.store import Image, ImageService
+from dockling.mount import mount_all, unmount
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+
+
+def timestamp(epoch: int | None) -> str:
+    """RFC 3339 time of `epoch` (now when None), as image configs write it."""
+    if epoch is None:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def empty_config(epoch: int | None) -> dict[str, Any]:
+    """The config of `FROM scratch`: no layers, no history."""
+    machine = platform.machine()
+    return {
+        "architecture": _ARCH.get(machine, machine),
+        "os": "linux",
+        "config": {},
+        "created": timestamp(epoch if epoch is not None else 0),
+        "history": [],
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }
+
+
+@dataclass(frozen=True)
+class NewLayer:
+    """A layer stored in the content store and unpacked on its parent."""
+
+    chain: ChainID
+    diff_id: DiffID
+    blob: BlobInfo
+    media_type: str
+
+
+def _normalize(source: BinaryIO, out: BinaryIO, epoch: int) -> None:
+    """Copy the tar `source` to `out` with every mtime clamped to `epoch`."""
+    with (
+        tarfile.open(fileobj=source, mode="r|") as tin,
+        tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tout,
+    ):
+        for member in tin:
+            member.mtime = min(int(member.mtime), epoch)
+            member.pax_headers = {
+                k: v for k, v in member.pax_headers.items() if k not in ("mtime", "atime", "ctime")
+            }
+            data = tin.extractfile(member) if member.isreg() else None
+            tout.addfile(member, data)
+
+
+def store_layer(
+    images: ImageService,
+    upper: Path,
+    lowers: list[Path],
+    parent_chain: str | None,
+    held: list[str],
+    epoch: int | None,
+) -> NewLayer | None:
+    """Store what `upper` changes over `lowers` as a layer on `parent_chain`; None if nothing."""
+    if not changes(upper, lowers):
+        return None
+    with images.content().writer() as writer:
+        if epoch is None:
+            write_layer(upper, writer)  # type: ignore[arg-type]
+        else:
+            with tempfile.TemporaryFile(dir=images.data_root / "tmp") as spool:
+                write_layer(upper, spool)
+                spool.seek(0)
+                _normalize(spool, writer, epoch)  # type: ignore[arg-type]
+        images.hold(held, writer.digest())
+        blob = writer.commit()
+    parent = ChainID(parent_chain) if parent_chain else None
+    diff_id, _size, media_type = images.unpack_blob(blob.digest, parent, held)
+    chain = chain_id([parent, diff_id]) if parent else ChainID(diff_id)
+    return NewLayer(chain, diff_id, blob, media_type)
+
+
+def commit_image(
+    images: ImageService,
+    parent: Image,
+    runtime_config: dict[str, Any],
+    history: dict[str, Any],
+    layer: NewLayer | None,
+    *,
+    epoch: int | None,
+    author: str | None = None,
+) -> Image:
+    """Register the image `parent` + `layer` with `runtime_config` and one more history row."""
+    parent_config = parent.config
+    parent_chains = parent.chain_ids
+    created = timestamp(epoch)
+    diff_ids = list(parent_config.get("rootfs", {}).get("diff_ids", []))
+    layers: list[tuple[ChainID, DiffID, BlobInfo | None, str]] = [
+        (ChainID(c), DiffID(d), None, "") for c, d in zip(parent_chains, diff_ids, strict=True)
+    ]
+    row = {"created": created, **history}
+    if layer is None:
+        row["empty_layer"] = True
+    else:
+        layers.append((layer.chain, layer.diff_id, layer.blob, layer.media_type))
+        diff_ids.append(layer.diff_id)
+    config: dict[str, Any] = json.loads(json.dumps(parent_config))
+    config.pop("container", None)
+    config.update(
+        {
+            "config": runtime_config,
+            "created": created,
+            "history": [*(config.get("history") or []), row],
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }
+    )
+    if author is not None:
+        config["author"] = author
+    raw = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+    image, _ = images.register_pulled(raw, layers, [], parent=parent.id)
+    return image
+
+
+@contextlib.contextmanager
+def mounted_snapshot(
+    images: ImageService, parent_chain: str | None, *, writable: bool
+) -> Iterator[tuple[str, str]]:
+    """Mount a fresh snapshot on `parent_chain` at a temporary dir; yield (key, path).
+
+    The snapshot is removed on exit unless the caller committed it; the mount is always
+    undone first.
+    """
+    snapshots = images.snapshotter()
+    key = f"build-{generate_id()}"
+    tmp = images.data_root / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    target = tempfile.mkdtemp(prefix="build-", dir=tmp)
+    try:
+        mounts = (
+            snapshots.prepare(key, parent_chain) if writable else snapshots.view(key, parent_chain)
+        )
+        mount_all(mounts, target)
+        try:
+            yield key, target
+        finally:
+            unmount(target, detach=True)
+    finally:
+        os.rmdir(target)
+        if snapshots.exists(key):
+            snapshots.remove(key)
