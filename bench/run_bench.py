@@ -37,7 +37,8 @@ from runc_direct import ConmonMonitors, RuncFloor
 DOC = REPO / "docs" / "benchmarks.md"
 LABELS = {
     "floor": "runc run (overlay, no engine): the floor",
-    "dockling_run": "dockling run --rm busybox true",
+    "dockling_run": "dockling run --rm busybox true (default bridge)",
+    "dockling_run_none": "dockling run --rm --network none busybox true",
     "docker_run_bridge": "docker run --rm busybox true (default bridge)",
     "docker_run_none": "docker run --rm --network none busybox true",
     "dockling_ps": "dockling ps",
@@ -191,6 +192,10 @@ def main() -> int:
             LABELS["floor"]: floor.run_once,
             LABELS["dockling_run"]: lambda: timed(
                 dockling.argv("run", "--rm", "busybox", "true"), env=dockling.env
+            ),
+            LABELS["dockling_run_none"]: lambda: timed(
+                dockling.argv("run", "--rm", "--network", "none", "busybox", "true"),
+                env=dockling.env,
             ),
             "dockling --version": lambda: timed(dockling.argv("--version"), env=dockling.env),
         }
