@@ -160,7 +160,9 @@ def test_daemon_killed_mid_pull_resumes_with_range(
         status, body = pull(own_daemon, name)
         assert status == 200 and "Status: Downloaded newer image" in stream_text(body), body
         ranges = [r for m, p, r in proxy.requests if m == "GET" and p.endswith(layer)]
-        assert len(ranges) == 1 and ranges[0].startswith("bytes="), proxy.requests
+        # Every fetch of the layer resumes (a loaded machine may see a retry, which resumes
+        # too); the first starts inside what the killed daemon had received.
+        assert ranges and all(r.startswith("bytes=") for r in ranges), proxy.requests
         start = int(ranges[0][6:].rstrip("-"))
         assert 0 < start <= got
     finally:

@@ -348,6 +348,10 @@ def test_daemon_honours_http_proxy_from_its_environment(
     assert status == 200
     assert info["HttpProxy"] == f"http://{proxy.netloc}"
     assert info["NoProxy"] == "example.com"
+    shown = d.cli("info").stdout
+    assert f" HTTP Proxy: http://{proxy.netloc}\n No Proxy: example.com\n" in shown, shown
+    assert " HTTPS Proxy:" not in shown
+    assert " Insecure Registries:\n  127.0.0.0/8\n" in shown
     status, body = d.request(
         "POST", f"/images/create?fromImage={registry.netloc}/team/app&tag=latest", timeout=120
     )

@@ -2,8 +2,10 @@
 
 Every step makes an image (the previous one plus a config change or a layer) and prints
 Docker's classic output through `emit` (JSON messages: {"stream": ...}, {"aux": ...}).
-Steps are looked up in the build cache first.  Stages are built in Dockerfile order;
-only those the target needs (`stages.plan_stages`).
+Steps are looked up in the build cache first.  Only the stages the target needs are built
+(`stages.plan_stages`), each as soon as the stages it reads from are done, so independent
+stages build concurrently; their output is still printed stage by stage in Dockerfile
+order (`output.OrderedOutput`).  A FROM image missing from the store is pulled.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from dockling import errors
 from dockling.build import dispatch, instructions as ins
 from dockling.build.args import BuildArgs, StageArgs
+from dockling.build.base_images import base_image, check_platform
 from dockling.build.cache import BuildCache, step_key
 from dockling.build.context import apply_dockerignore, new_context_dir
 from dockling.build.copy import (
@@ -34,17 +37,26 @@ from dockling.build.copy import (
     parse_chown,
 )
 from dockling.build.layers import commit_image, empty_config, mounted_snapshot, store_layer
+from dockling.build.output import OrderedOutput
 from dockling.build.parser import parse_dockerfile
+from dockling.build.remote import download, is_url
+from dockling.build.run_mounts import mounts_cache_key, run_mounts, take_secrets
 from dockling.build.runner import RunRequest, run_step
 from dockling.build.stages import StagePlan, plan_stages, stage_index
 from dockling.build.substitute import expand_heredoc, expand_instruction
 from dockling.containers.model import Container
 from dockling.containers.service import ContainerService
+from dockling.containers.spec import MountSpec
+from dockling.distribution.auth import Credentials
+from dockling.distribution.service import DistributionService
 from dockling.images.store import Image
 from dockling.runtime.users import resolve_in_root
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 EPOCH_ARG = "SOURCE_DATE_EPOCH"
+# RUN's hostname when SOURCE_DATE_EPOCH is set (BuildKit's fixed name) instead of a random id.
+REPRODUCIBLE_HOSTNAME = "buildkitsandbox"
+_SOURCES_REMEMBERED = 512
 _SINGLE_HEREDOC = re.compile(r"^\s*<<-?\s*[\"']?(\w+)[\"']?\s*$")
 
 
@@ -59,6 +71,18 @@ class BuildOptions:
     no_cache: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     network: str = "default"
+    pull: bool = False  # pull every FROM image, even one in the store
+    platform: str = ""  # "" or the host's: nothing else can be built
+    registry_auth: dict[str, Credentials] = field(default_factory=dict)
+    # RUN --mount=type=secret values by id, taken out of the context by `prepare`.
+    secrets: dict[str, bytes] = field(default_factory=dict)
+
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def _discard(_message: dict[str, Any]) -> None:
+    pass
 
 
 @dataclass
@@ -67,21 +91,40 @@ class _Stage:
     args: StageArgs
     escape: str
     index: int
+    send: Send = _discard  # this stage's output channel
+
+    async def say(self, text: str) -> None:
+        await self.send({"stream": text})
 
 
 class Builder:
     """Builds images with the engine's services; one instance serves every build."""
 
-    def __init__(self, containers: ContainerService, cache_root: Path) -> None:
+    def __init__(
+        self,
+        containers: ContainerService,
+        cache_root: Path,
+        distribution: DistributionService | None = None,
+    ) -> None:
         self.containers = containers
         self.images = containers.images
         self.cache = BuildCache(cache_root)
+        self.from_sources: dict[tuple[Any, ...], tuple[tuple[Source, ...], str]] = {}
+        self.distribution = distribution
+
+    def remember_sources(self, key: tuple[Any, ...], found: list[Source], digest: str) -> None:
+        """Keep what a COPY --from matched in an image (bounded: oldest entries go first)."""
+        if len(self.from_sources) >= _SOURCES_REMEMBERED:
+            del self.from_sources[next(iter(self.from_sources))]
+        self.from_sources[key] = (tuple(found), digest)
 
     async def prepare(self, context: Path, options: BuildOptions) -> Prepared:
         """Read and parse the Dockerfile in `context` (an unpacked context dir) and apply
         its .dockerignore: what can fail before any output (a 400 for the API)."""
+        check_platform(options.platform)
         text = await asyncio.to_thread(_read_dockerfile, context, options.dockerfile)
         dockerfile = parse_dockerfile(text, os.path.basename(options.dockerfile))
+        options.secrets = await asyncio.to_thread(take_secrets, context)
         await asyncio.to_thread(apply_dockerignore, context)
         return Prepared(context, options, dockerfile, _epoch(options.build_args))
 
@@ -171,13 +214,9 @@ class _Run:
         labels = self.options.labels
         if labels:
             self.total += 1
-        image: Image | None = None
-        for plan in plans:
-            image = await self.stage(plan)
-            self.results[plan.stage.index] = image
-        assert image is not None
+        image = await self.stages_concurrently(plans)
         if labels:
-            self.step += 1
+            self.step = self.total
             text = " ".join(f'"{k}"="{v}"' for k, v in sorted(labels.items()))
             await self.say(f"Step {self.step}/{self.total} : LABEL {text}\n")
             label = ins.Label(
@@ -185,29 +224,97 @@ class _Run:
                 original=f"LABEL {text}",
                 pairs=tuple(ins.KeyValue(k, v) for k, v in sorted(labels.items())),
             )
-            stage = _Stage(image, self.build_args.stage(), self.dockerfile.escape, len(plans))
+            stage = _Stage(
+                image, self.build_args.stage(), self.dockerfile.escape, len(plans), self.emit_raw
+            )
             await self.instruction(stage, label)
             image = stage.image
         for warning in self.build_args.unused():
             await self.say(f"[Warning] One or more build-args [{warning}] were not consumed\n")
         return image
 
-    async def base_image(self, plan: StagePlan) -> Image:
+    async def stages_concurrently(self, plans: list[StagePlan]) -> Image:
+        """Build every plan, each once the stages it needs are built; the last one's image.
+
+        The first failure cancels the other stages; its stage's output is released at once
+        (with what the stages before it printed so far) and the error raised.
+        """
+        output = OrderedOutput(self.emit_raw, len(plans))
+        tasks: dict[int, asyncio.Task[Image]] = {}
+        first_step = 1
+        for channel, plan in enumerate(plans):
+            needs = [tasks[n] for n in sorted(plan.needs)]
+            tasks[plan.stage.index] = asyncio.create_task(
+                self.stage_after(plan, needs, output, channel, first_step)
+            )
+            first_step += 1 + len(plan.stage.instructions)
+        channels = {plan.stage.index: channel for channel, plan in enumerate(plans)}
+        try:
+            await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_EXCEPTION)
+            failed = {
+                i: error
+                for i, t in tasks.items()
+                if t.done() and not t.cancelled() and (error := t.exception()) is not None
+            }
+            if failed:
+                first = min(failed)
+                for channel in range(channels[first] + 1):
+                    await output.release(channel)
+                raise failed[first]
+        finally:
+            pending = [t for t in tasks.values() if not t.done()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        return tasks[plans[-1].stage.index].result()
+
+    async def stage_after(
+        self,
+        plan: StagePlan,
+        needs: list[asyncio.Task[Image]],
+        output: OrderedOutput,
+        channel: int,
+        first_step: int,
+    ) -> Image:
+        """Build `plan` once every task of `needs` has built its stage."""
+        for need in needs:
+            # A failed dependency fails this stage too (the scheduler reports the first).
+            await asyncio.shield(need)
+
+        async def send(message: dict[str, Any]) -> None:
+            await output.write(channel, message)
+
+        image = await self.stage(plan, send, first_step)
+        self.results[plan.stage.index] = image
+        await output.close(channel)
+        return image
+
+    async def base_image(self, plan: StagePlan, send: Send) -> Image:
         if plan.base_stage is not None:
             return self.results[plan.base_stage]
         if plan.base == "scratch":
             return await asyncio.to_thread(commit_image_scratch, self.images, self.epoch)
-        return await asyncio.to_thread(self.images.get, plan.base)
+        return await base_image(
+            self.images,
+            self.builder.distribution,
+            plan.base,
+            always_pull=self.options.pull,
+            platform=self.options.platform,
+            auth=self.options.registry_auth,
+            send=send,
+        )
 
-    async def stage(self, plan: StagePlan) -> Image:
-        self.step += 1
-        await self.say(f"Step {self.step}/{self.total} : {plan.stage.from_.original}\n")
-        base = await self.base_image(plan)
-        state = _Stage(base, self.build_args.stage(), self.dockerfile.escape, plan.stage.index)
-        await self.say(f" ---> {base.id[7:19]}\n")
+    async def stage(self, plan: StagePlan, send: Send, first_step: int) -> Image:
+        step = first_step
+        await send({"stream": f"Step {step}/{self.total} : {plan.stage.from_.original}\n"})
+        base = await self.base_image(plan, send)
+        state = _Stage(
+            base, self.build_args.stage(), self.dockerfile.escape, plan.stage.index, send
+        )
+        await state.say(f" ---> {base.id[7:19]}\n")
         triggers = list(base.runtime_config.get("OnBuild") or [])
         if triggers:
-            await self.say(
+            await state.say(
                 f"# Executing {len(triggers)} build trigger{'s' * (len(triggers) > 1)}\n"
             )
             text = "FROM scratch\n" + "\n".join(triggers) + "\n"
@@ -215,8 +322,8 @@ class _Run:
             for instruction in parsed.stages[0].instructions:
                 await self.instruction(state, instruction, clear_onbuild=True)
         for instruction in plan.stage.instructions:
-            self.step += 1
-            await self.say(f"Step {self.step}/{self.total} : {instruction.original}\n")
+            step += 1
+            await state.say(f"Step {step}/{self.total} : {instruction.original}\n")
             await self.instruction(state, instruction)
         return state.image
 
@@ -237,6 +344,10 @@ class _Run:
             if isinstance(expanded, ins.Copy | ins.Add):
                 files = await self.sources(state, expanded)
                 extra += [files.checksum, [s.name for s in files.all()]]
+            if isinstance(expanded, ins.Run) and expanded.mounts:
+                extra.append(
+                    await asyncio.to_thread(mounts_cache_key, expanded.mounts, self.context)
+                )
             key = step_key(state.image.id, expanded, *extra)
             cached = None if self.options.no_cache else self.builder.cache.get(key)
             image: Image | None = None
@@ -246,12 +357,12 @@ class _Run:
                 except errors.NotFound:
                     image = None
             if image is not None:
-                await self.say(" ---> Using cache\n")
+                await state.say(" ---> Using cache\n")
             else:
                 image = await self.execute(state, expanded, config, files)
                 self.builder.cache.put(key, image.id)
             state.image = image
-            await self.say(f" ---> {image.id[7:19]}\n")
+            await state.say(f" ---> {image.id[7:19]}\n")
         finally:
             if files.inline_dir is not None:
                 shutil.rmtree(files.inline_dir, ignore_errors=True)
@@ -269,9 +380,20 @@ class _Run:
                 os.chmod(path, 0o644)
                 files.inline.append(Source(str(path), item.name))
         from_ = copy.from_ if isinstance(copy, ins.Copy) else None
-        patterns = tuple(s for s in copy.sources if not s.startswith(("http://", "https://")))
-        if len(patterns) != len(copy.sources):
-            raise errors.NotImplementedFeature("ADD from a URL is not supported yet")
+        patterns = tuple(s for s in copy.sources if not is_url(s))
+        if isinstance(copy, ins.Add) and len(patterns) != len(copy.sources):
+            # Downloaded like heredoc files: kept in the step's own dir, hashed with them.
+            if files.inline_dir is None:
+                files.inline_dir = new_context_dir(self.images.data_root)
+            for url in (s for s in copy.sources if is_url(s)):
+                files.inline.append(
+                    await asyncio.to_thread(
+                        download,
+                        url,
+                        files.inline_dir / f"url-{len(files.inline)}",
+                        checksum=copy.checksum,
+                    )
+                )
         if from_:
             index = stage_index(self.dockerfile.stages, from_, state.index)
             if index is not None:
@@ -289,7 +411,16 @@ class _Run:
                     # Kept relative to the image's root: the copy mounts it again.
                     return [Source(s.path[len(root) :] or "/", s.name) for s in found], digest
 
-            files.main, files.checksum = await asyncio.to_thread(look)
+            # An image's files never change: what a COPY --from matched and its checksum
+            # are remembered, so a cached rebuild need not mount the image again.
+            memo_key = (image.top_layer, patterns, keyword)
+            remembered = None if files.inline else self.builder.from_sources.get(memo_key)
+            if remembered is not None:
+                files.main, files.checksum = list(remembered[0]), remembered[1]
+            else:
+                files.main, files.checksum = await asyncio.to_thread(look)
+                if not files.inline:
+                    self.builder.remember_sources(memo_key, files.main, files.checksum)
         else:
             found = await asyncio.to_thread(match_sources, str(self.context), patterns, keyword)
             files.main = found
@@ -338,8 +469,31 @@ class _Run:
                 )
 
     async def run(self, state: _Stage, run: ins.Run, config: dict[str, Any]) -> Image:
-        if run.mounts:
-            raise errors.NotImplementedFeature("RUN --mount is not supported yet")
+        mount_sources: dict[str, Image] = {}
+        for mount in run.mounts:
+            if mount.type == "bind" and mount.from_:
+                mount_sources[mount.from_] = await self.image_named(state, mount.from_)
+        with run_mounts(
+            run.mounts,
+            images=self.images,
+            context=self.context,
+            sources=mount_sources,
+            secrets=self.options.secrets,
+        ) as mounts:
+            return await self.run_with_mounts(state, run, config, mounts)
+
+    async def image_named(self, state: _Stage, name: str) -> Image:
+        """An earlier stage's result or an image, for `--from=`."""
+        index = stage_index(self.dockerfile.stages, name, state.index)
+        if index is not None:
+            if index not in self.results:
+                raise errors.InvalidParameter(f"stage {name} is not built")
+            return self.results[index]
+        return await asyncio.to_thread(self.images.get, name)
+
+    async def run_with_mounts(
+        self, state: _Stage, run: ins.Run, config: dict[str, Any], mounts: tuple[MountSpec, ...]
+    ) -> Image:
         argv = _run_argv(run, config)
         env = {**state.args.run_env(dispatch.env_dict(config))}
         args = state.args.cache_key_args()
@@ -352,6 +506,9 @@ class _Run:
             user=str(config.get("User") or ""),
             workdir=str(config.get("WorkingDir") or ""),
             network=network or self.options.network or "default",
+            # The container id would leak into what RUN writes (`hostname > f`).
+            hostname=REPRODUCIBLE_HOSTNAME if self.epoch is not None else "",
+            mounts=mounts,
         )
         parent = state.image
 
@@ -380,7 +537,7 @@ class _Run:
             return (await asyncio.to_thread(work)).id
 
         async def output(text: str) -> None:
-            await self.say(text)
+            await state.say(text)
 
         image_id = await run_step(self.builder.containers, request, output, commit)
         return await asyncio.to_thread(self.images.get, image_id)

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,15 @@ class BuildCache:
         os.replace(temp, self.root / key)
 
     def prune(self) -> int:
-        """Forget every entry; returns how many there were."""
+        """Forget every entry and every RUN --mount=type=cache dir (`mounts/`); returns how
+        many there were."""
         count = 0
         if self.root.is_dir():
             for entry in self.root.iterdir():
-                entry.unlink(missing_ok=True)
-                count += 1
+                if entry.is_dir() and not entry.is_symlink():
+                    count += sum(1 for _ in entry.iterdir()) if entry.name == "mounts" else 1
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                    count += 1
         return count

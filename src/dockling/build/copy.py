@@ -168,7 +168,9 @@ def copy_sources(
             make_dirs(image_root, dest.rstrip("/") or "/", options)
             _copy_tree_contents(real, resolve_in_root(image_root, dest), options)
             continue
-        if options.extract_archives and _is_archive(real):
+        # ADD extracts local archives only; a downloaded one is copied as it is.
+        remote = source.name.startswith(("http://", "https://"))
+        if options.extract_archives and not remote and _is_archive(real):
             make_dirs(image_root, dest.rstrip("/") or "/", options)
             _extract(real, resolve_in_root(image_root, dest), options)
             continue

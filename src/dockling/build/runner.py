@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from dockling import errors
 from dockling.containers.model import Container
 from dockling.containers.service import ContainerService
-from dockling.containers.spec import ContainerSpec
+from dockling.containers.spec import ContainerSpec, MountSpec
 
 Output = Callable[[str], Awaitable[None]]
 
@@ -34,6 +34,8 @@ class RunRequest:
     user: str
     workdir: str
     network: str  # "default" | "none" | "host" | a network name
+    hostname: str = ""  # "" for the container id's prefix (fixed for reproducible builds)
+    mounts: tuple[MountSpec, ...] = ()  # RUN --mount: bound in, never part of the layer
 
 
 async def _pump(reader: asyncio.StreamReader, output: Output) -> None:
@@ -68,6 +70,8 @@ async def run_step(
         user=request.user,
         working_dir=request.workdir,
         network_mode=request.network or "default",
+        hostname=request.hostname,
+        mounts=request.mounts,
         attach_stdout=True,
         attach_stderr=True,
     )

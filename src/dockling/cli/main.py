@@ -111,6 +111,10 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "save": COMMANDS["save"],
         "load": COMMANDS["load"],
     },
+    "builder": {
+        "build": COMMANDS["build"],
+        "prune": ("build", "cmd_builder_prune"),
+    },
     "volume": {
         "create": ("volumes", "cmd_volume_create"),
         "ls": ("volumes", "cmd_volume_ls"),

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from dockling import errors
 from dockling.containers.model import Container
-from dockling.containers.service import ContainerService, merge_env
+from dockling.containers.process import merge_env
+from dockling.containers.service import ContainerService
 from dockling.ids import generate_id
 from dockling.runtime import ocispec, shim
 from dockling.runtime.users import resolve_user

@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from dockling.runtime import shim
 from dockling.runtime.shim import ExitStatus
+
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 @dataclass(eq=False)
@@ -23,6 +26,36 @@ class PendingAttach:
     connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
     container_id: str = ""
     deferred: bool = False  # connected by `start` rather than by the attach itself
+
+    async def open(self, state_dir: str) -> Connection:
+        """Connect to the shim of `state_dir` with this attach's streams."""
+        return await shim.attach(
+            state_dir,
+            stdin=self.stdin,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            close_stdin=self.close_stdin,
+        )
+
+    async def connect_for_start(self, state_dir: str) -> None:
+        """Connect on behalf of the waiting client (start does this before `runc start`)."""
+        try:
+            conn = await self.open(state_dir)
+        except OSError as exc:
+            if not self.connected.done():
+                self.connected.set_exception(exc)
+            return
+        if self.connected.done():
+            conn[1].close()  # the attaching client went away meanwhile
+        else:
+            self.connected.set_result(conn)
+
+    def cancel(self) -> None:
+        """The client is gone: close what start may have connected for it."""
+        if not self.connected.done():
+            self.connected.cancel()
+        elif not self.connected.cancelled() and self.connected.exception() is None:
+            self.connected.result()[1].close()
 
 
 @dataclass

@@ -12,19 +12,23 @@ import builtins
 import logging
 import os
 import signal as signals
-import time
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Any
 
 from dockling import errors
-from dockling.containers import mounts as mount_parsing, names
+from dockling.containers import health as health_checks, mounts as mount_parsing, names
 from dockling.containers.launcher import Launcher, NetworkConfig
 from dockling.containers.live import Live, PendingAttach
-from dockling.containers.model import ZERO_TIME, Container, Process, Status
-from dockling.containers.spec import ContainerSpec, ImageDefaults, MountSpec
+from dockling.containers.model import ZERO_TIME, Container, Status
+from dockling.containers.process import (
+    image_defaults,
+    merge_process,
+    with_exposed_ports,
+)
+from dockling.containers.signals import parse_signal
+from dockling.containers.spec import ContainerSpec, MountSpec
 from dockling.containers.store import ContainerStore
+from dockling.containers.timestamps import created_ts, now_rfc3339
 from dockling.events.bus import EventBus
 from dockling.ids import PrefixIndex, generate_id
 from dockling.images.store import ImageService
@@ -39,29 +43,6 @@ log = logging.getLogger(__name__)
 DEFAULT_STOP_TIMEOUT = 10
 RESTART_BACKOFF_START = 0.1
 RESTART_BACKOFF_MAX = 60.0
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_signal(value: str | int, *, default: int = signals.SIGKILL) -> int:
-    """Docker accepts "SIGTERM", "TERM", "15" and "" (the default)."""
-    if isinstance(value, int):
-        return value
-    text = value.strip().upper()
-    if not text:
-        return default
-    if text.isdigit():
-        number = int(text)
-        if 0 < number < 65:
-            return number
-    else:
-        name = text if text.startswith("SIG") else f"SIG{text}"
-        member = getattr(signals.Signals, name, None)
-        if member is not None:
-            return int(member)
-    raise errors.InvalidParameter(f"Invalid signal: {value}")
 
 
 class ContainerService:
@@ -85,6 +66,8 @@ class ContainerService:
         self._live: dict[str, Live] = {}
         self._names: dict[str, str] = {}
         self._index = PrefixIndex(errors.ContainerNotFound)
+        # Runs HEALTHCHECK probes of running containers; begun at start, ended at exit.
+        self.health = health_checks.HealthMonitor(launcher, self.publish)
 
     # ---- lookup -------------------------------------------------------------------------
 
@@ -141,6 +124,7 @@ class ContainerService:
             if status in (Status.RUNNING, Status.PAUSED):
                 if shim.shim_alive(self.launcher.state_dir(container.id)):
                     self._watch(container)
+                    self.health.begin(container)
                     continue
                 exit_status = shim.read_exit(self.launcher.state_dir(container.id))
                 if exit_status is None:
@@ -197,7 +181,7 @@ class ContainerService:
         self._validate(spec)
         image = await asyncio.to_thread(self.images.get, spec.image)
         defaults = image_defaults(image.config)
-        spec = _with_exposed_ports(spec, image.config)
+        spec = with_exposed_ports(spec, image.config)
         process = merge_process(spec, defaults)
         container_id = generate_id()
         # Reserve the name before the first await that can interleave with another create.
@@ -206,7 +190,11 @@ class ContainerService:
             specs = mount_parsing.merge_image_volumes(
                 spec.mounts, (*spec.volumes, *defaults.volumes)
             )
-            spec = replace(spec, stop_signal=spec.stop_signal or defaults.stop_signal)
+            spec = replace(
+                spec,
+                stop_signal=spec.stop_signal or defaults.stop_signal,
+                healthcheck=health_checks.merge_healthcheck(spec.healthcheck, defaults.healthcheck),
+            )
             container = Container(
                 id=container_id,
                 name=name,
@@ -364,6 +352,7 @@ class ContainerService:
         self._save(container)
         self.publish(container, "start")
         self._watch(container)
+        self.health.begin(container)
 
     async def _network_for(self, container: Container) -> NetworkConfig:
         """Set up the container's network before launch (netns, veths, ports, DNS)."""
@@ -457,22 +446,7 @@ class ContainerService:
         """Attaches that came before start get their stream now, before the first output."""
         pending, live.pending_attaches = live.pending_attaches, []
         for attach in pending:
-            try:
-                conn = await shim.attach(
-                    self.launcher.state_dir(container.id),
-                    stdin=attach.stdin,
-                    stdout=attach.stdout,
-                    stderr=attach.stderr,
-                    close_stdin=attach.close_stdin,
-                )
-            except OSError as exc:
-                if not attach.connected.done():
-                    attach.connected.set_exception(exc)
-            else:
-                if attach.connected.done():
-                    conn[1].close()  # the attaching client went away meanwhile
-                else:
-                    attach.connected.set_result(conn)
+            await attach.connect_for_start(self.launcher.state_dir(container.id))
 
     def _watch(self, container: Container) -> None:
         live = self._live_for(container.id)
@@ -492,6 +466,7 @@ class ContainerService:
     ) -> None:
         live = self._live_for(container.id)
         live.watcher = None
+        self.health.end(container.id)
         await self.launcher.teardown(container)
         await self._release_network(container)
         container.state.move(Status.EXITED)
@@ -716,6 +691,7 @@ class ContainerService:
         if self._names.get(container.name) == container.id:
             del self._names[container.name]
         self._index.remove(container.id)
+        self.health.forget(container.id)
         self.publish(container, "destroy")
         live = self._live.pop(container.id, None)
         if live is not None:
@@ -751,7 +727,7 @@ class ContainerService:
         for container in list(self._containers.values()):
             if container.state.running or container.state.status is Status.RESTARTING:
                 continue
-            if until is not None and _created_ts(container.created) > until:
+            if until is not None and created_ts(container.created) > until:
                 continue
             if any(container.spec.labels.get(k) != v for k, v in labels.items() if v):
                 continue
@@ -791,24 +767,14 @@ class ContainerService:
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """The attach's stream: now for a running container, else once `start` connected it."""
         if not attach.deferred:
-            return await shim.attach(
-                self.launcher.state_dir(attach.container_id),
-                stdin=attach.stdin,
-                stdout=attach.stdout,
-                stderr=attach.stderr,
-                close_stdin=attach.close_stdin,
-            )
+            return await attach.open(self.launcher.state_dir(attach.container_id))
         return await attach.connected
 
     def cancel_attach(self, attach: PendingAttach) -> None:
         live = self._live.get(attach.container_id)
         if live is not None and attach in live.pending_attaches:
             live.pending_attaches.remove(attach)
-        if attach.connected.done() and not attach.connected.cancelled():
-            if attach.connected.exception() is None:
-                attach.connected.result()[1].close()
-        else:
-            attach.connected.cancel()
+        attach.cancel()
 
     async def resize(self, ref: str, *, height: int, width: int) -> None:
         container = self.get(ref)
@@ -818,65 +784,3 @@ class ContainerService:
 
     def volume_path(self, name: str) -> str:
         return self.volumes.get(name).mountpoint
-
-
-def _created_ts(created: str) -> float:
-    try:
-        return datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return time.time()
-
-
-def _with_exposed_ports(spec: ContainerSpec, config: Mapping[str, Any]) -> ContainerSpec:
-    """Docker's ExposedPorts: the image's, the request's and every published port."""
-    inner = config.get("config") or {}
-    keys = set(spec.exposed_ports)
-    for key in inner.get("ExposedPorts") or {}:
-        keys.add(key if "/" in key else f"{key}/tcp")
-    for entry in spec.port_bindings:
-        keys.add(entry.rsplit(":", 2)[2])
-    return replace(spec, exposed_ports=tuple(sorted(keys)))
-
-
-def image_defaults(config: Mapping[str, Any]) -> ImageDefaults:
-    inner = config.get("config") or {}
-    cmd = inner.get("Cmd")
-    entrypoint = inner.get("Entrypoint")
-    return ImageDefaults(
-        env=tuple(inner.get("Env") or ()),
-        cmd=tuple(cmd) if cmd else None,
-        entrypoint=tuple(entrypoint) if entrypoint else None,
-        working_dir=inner.get("WorkingDir") or "",
-        user=inner.get("User") or "",
-        volumes=tuple(sorted((inner.get("Volumes") or {}).keys())),
-        stop_signal=inner.get("StopSignal") or "",
-        labels=dict(inner.get("Labels") or {}),
-    )
-
-
-def merge_env(base: tuple[str, ...], override: tuple[str, ...]) -> list[str]:
-    merged: dict[str, str] = {}
-    for entry in (*base, *override):
-        key = entry.split("=", 1)[0]
-        merged[key] = entry
-    return list(merged.values())
-
-
-def merge_process(spec: ContainerSpec, image: ImageDefaults) -> Process:
-    """Docker's rules: a new entrypoint drops the image's Cmd; Cmd replaces the image's."""
-    if spec.entrypoint is not None:
-        entrypoint = list(spec.entrypoint)
-        cmd = list(spec.cmd or ())
-    else:
-        entrypoint = list(image.entrypoint or ())
-        cmd = list(spec.cmd if spec.cmd is not None else (image.cmd or ()))
-    args = entrypoint + cmd
-    if not args or not args[0]:
-        raise errors.InvalidParameter("No command specified")
-    return Process(
-        path=args[0],
-        args=args[1:],
-        env=merge_env(image.env, spec.env),
-        cwd=spec.working_dir or image.working_dir or "/",
-        user=spec.user or image.user,
-    )

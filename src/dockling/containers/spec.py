@@ -27,6 +27,22 @@ class MountSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthcheckSpec:
+    """Docker's Config.Healthcheck; durations in nanoseconds, 0 meaning "the default".
+
+    `test` is ["NONE"] (disabled), ["CMD", arg...], ["CMD-SHELL", command] or empty
+    (inherit the image's).
+    """
+
+    test: tuple[str, ...] = ()
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RestartPolicy:
     name: str = "no"  # "no" | "always" | "unless-stopped" | "on-failure"
     maximum_retry_count: int = 0
@@ -93,6 +109,15 @@ class ContainerSpec:
     ip: str = ""
     aliases: tuple[str, ...] = ()
     mac_address: str = ""
+    healthcheck: HealthcheckSpec | None = None
+
+    def __post_init__(self) -> None:
+        # A record read back from JSON holds the healthcheck as a plain mapping.
+        raw: object = self.healthcheck
+        if isinstance(raw, dict):
+            data = dict(raw)
+            data["test"] = tuple(data.get("test") or ())
+            object.__setattr__(self, "healthcheck", HealthcheckSpec(**data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +132,4 @@ class ImageDefaults:
     volumes: tuple[str, ...] = ()
     stop_signal: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    healthcheck: HealthcheckSpec | None = None

@@ -207,11 +207,12 @@ class ImageService:
                     lowers=self._snapshots.parent_paths(key),
                 )
             chain = chain_id([parent, result.diff_id]) if parent else ChainID(result.diff_id)
-            size = self._snapshots.usage(key).size
             with self._lock:
                 self._lease(leased, chain)
                 if not self._snapshots.exists(chain):
                     self._snapshots.commit(chain, key)
+            # Committed snapshots record their usage: no second walk of the tree.
+            size = self._snapshots.usage(chain).size
         finally:
             if self._snapshots.exists(key):
                 self._snapshots.remove(key)

@@ -9,6 +9,8 @@ failure, {"errorDetail": {...}, "error": ...}.  A client that goes away cancels 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import os
 import shutil
@@ -23,6 +25,7 @@ from dockling.api.http import Request, Router, StreamResponse, json_response
 from dockling.build.builder import Builder, BuildOptions
 from dockling.build.context import new_context_dir, unpack_context
 from dockling.build.runner import CommandFailed
+from dockling.distribution.auth import Credentials
 
 _DONE = object()
 
@@ -40,6 +43,29 @@ def _json_arg(req: Request, name: str) -> dict[str, Any]:
     return value
 
 
+def decode_registry_config(header: str) -> dict[str, Credentials]:
+    """Docker's X-Registry-Config: base64url JSON of {server: {"username", "password",
+    "identitytoken", ...}} for every registry the client has credentials for."""
+    text = header.strip()
+    if not text:
+        return {}
+    try:
+        data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, binascii.Error):
+        raise errors.InvalidParameter("invalid X-Registry-Config header") from None
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(server): Credentials(
+            str(entry.get("username") or ""),
+            str(entry.get("password") or ""),
+            str(entry.get("identitytoken") or ""),
+        )
+        for server, entry in data.items()
+        if isinstance(entry, dict)
+    }
+
+
 def _options(req: Request) -> BuildOptions:
     if req.arg("remote"):
         raise errors.NotImplementedFeature("building from a remote context is not supported")
@@ -54,6 +80,9 @@ def _options(req: Request) -> BuildOptions:
         no_cache=req.flag("nocache"),
         labels={str(k): str(v) for k, v in _json_arg(req, "labels").items()},
         network=req.arg("networkmode") or "default",
+        pull=req.flag("pull"),
+        platform=req.arg("platform") or "",
+        registry_auth=decode_registry_config(req.headers.get("x-registry-config", "")),
     )
 
 
@@ -63,7 +92,7 @@ def _line(message: dict[str, Any]) -> bytes:
 
 def register(router: Router, backend: Backend) -> None:
     data_root = backend.launcher.data_root
-    builder = Builder(backend.containers, data_root / "build-cache")
+    builder = Builder(backend.containers, data_root / "build-cache", backend.distribution)
 
     async def build(req: Request) -> StreamResponse:
         options = _options(req)

@@ -22,6 +22,7 @@ from dockling.api.http import (
     json_response,
 )
 from dockling.api.schemas import containers as schema
+from dockling.containers.health import HealthState
 from dockling.containers.model import Container, Status
 from dockling.network.service import NetworkService
 from dockling.runtime import logs as log_reader
@@ -94,10 +95,18 @@ class ContainerRoutes:
                 continue
             if not _matches(container, filters, show_all, self.b.networks):
                 continue
+            if "health" in filters and not _health_matches(
+                self.svc.health.state(container.id), filters["health"]
+            ):
+                continue
             size = self.b.launcher.rootfs_usage(container.id) if want_size else None
             result.append(
                 schema.summary(
-                    container, self.b.mounts_json(container), size, networks=self.b.networks
+                    container,
+                    self.b.mounts_json(container),
+                    size,
+                    networks=self.b.networks,
+                    health=self.svc.health.state(container.id),
                 )
             )
         if limit > 0:
@@ -127,6 +136,7 @@ class ContainerRoutes:
             data_dir=str(launcher.container_dir(container.id)),
             graph=self.b.graph_data(container),
             networks=self.b.networks,
+            health=self.svc.health.state(container.id),
         )
         if req.flag("size"):
             data["SizeRw"] = launcher.rootfs_usage(container.id)
@@ -424,6 +434,14 @@ def _on_network(container: Container, values: list[str], networks: NetworkServic
         if any(v == network.name or network.id.startswith(v) for v in values if v):
             return True
     return False
+
+
+def _health_matches(health: HealthState | None, values: list[str]) -> bool:
+    """Docker's `health` filter: starting, healthy, unhealthy, or none (no health check)."""
+    for value in values:
+        if value not in ("starting", "healthy", "unhealthy", "none"):
+            raise errors.InvalidParameter(f"Unrecognised filter value for health: {value}")
+    return (health.status if health is not None else "none") in values
 
 
 def _matches(

@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dockling import errors
-from dockling.containers import mounts as mount_parsing
+from dockling.containers import health as health_checks, mounts as mount_parsing
+from dockling.containers.health import HealthState
 from dockling.containers.model import ZERO_TIME, Container, Status
 from dockling.containers.spec import ContainerSpec, Resources, RestartPolicy
 from dockling.network.service import NetworkService
@@ -207,6 +208,7 @@ def spec_from_create(body: Mapping[str, Any]) -> ContainerSpec:
         ip=endpoint_ip,
         aliases=_strs(endpoint.get("Aliases"), "Aliases"),
         mac_address=body.get("MacAddress") or endpoint.get("MacAddress") or "",
+        healthcheck=health_checks.healthcheck_from_docker(body.get("Healthcheck")),
     )
 
 
@@ -248,13 +250,18 @@ def _command(container: Container) -> str:
     return " ".join(parts)
 
 
-def _status_text(container: Container) -> str:
-    """Docker's human status: "Up 2 minutes", "Exited (0) 3 seconds ago", "Created"."""
+def _status_text(container: Container, health: HealthState | None = None) -> str:
+    """Docker's human status: "Up 2 minutes (healthy)", "Exited (0) 3 seconds ago", "Created"."""
     state = container.state
     now = dt.datetime.now(dt.UTC)
     if state.status in (Status.RUNNING, Status.PAUSED):
         text = f"Up {_human_duration(now - _parse_time(state.started_at))}"
-        return text + " (Paused)" if state.status is Status.PAUSED else text
+        if state.status is Status.PAUSED:
+            return text + " (Paused)"
+        if health is not None:
+            label = "health: starting" if health.status == health_checks.STARTING else health.status
+            text += f" ({label})"
+        return text
     if state.status is Status.RESTARTING:
         ago = _human_duration(now - _parse_time(state.finished_at))
         return f"Restarting ({state.exit_code}) {ago} ago"
@@ -319,6 +326,7 @@ def summary(
     size: int | None = None,
     *,
     networks: NetworkService | None,
+    health: HealthState | None = None,
 ) -> dict[str, Any]:
     """One entry of GET /containers/json."""
     data: dict[str, Any] = {
@@ -331,7 +339,7 @@ def summary(
         "Ports": summary_ports(container, networks),
         "Labels": dict(container.spec.labels),
         "State": container.state.status.value,
-        "Status": _status_text(container),
+        "Status": _status_text(container, health),
         "HostConfig": {"NetworkMode": container.spec.network_mode},
         "NetworkSettings": {"Networks": network_settings(container, networks)["Networks"]},
         "Mounts": mounts_json,
@@ -350,12 +358,13 @@ def inspect(
     data_dir: str,
     graph: Mapping[str, str],
     networks: NetworkService | None,
+    health: HealthState | None = None,
 ) -> dict[str, Any]:
     """GET /containers/{id}/json."""
     spec = container.spec
     state = container.state
     res = spec.resources
-    return {
+    data: dict[str, Any] = {
         "Id": container.id,
         "Created": container.created,
         "Path": container.process.path,
@@ -459,6 +468,11 @@ def inspect(
         },
         "NetworkSettings": network_settings(container, networks),
     }
+    if spec.healthcheck is not None:
+        data["Config"]["Healthcheck"] = health_checks.healthcheck_to_docker(spec.healthcheck)
+    if health is not None:
+        data["State"]["Health"] = health.to_docker()
+    return data
 
 
 def _inspect_port_bindings(entries: tuple[str, ...]) -> dict[str, list[dict[str, str]]]:

@@ -5,6 +5,7 @@ without a daemon.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -13,15 +14,13 @@ import tarfile
 import tempfile
 from typing import IO, Any
 
-from dockling.build.ast import render
 from dockling.build.dockerignore import (
     PatternMatcher,
     keep_build_files,
     read_patterns,
     walk_context,
 )
-from dockling.build.parser import parse_dockerfile
-from dockling.build.syntax import parse_nodes
+from dockling.cli.commands.distribution import load_config, stored_credentials
 from dockling.cli.context import CLIError, Context
 from dockling.cli.flags import FlagSet
 from dockling.errors import DocklingError
@@ -46,6 +45,11 @@ def _read_dockerfile(context: str | None, file: str | None) -> tuple[str, str]:
 
 
 def _print_ast(context: str | None, file: str | None) -> int:
+    # Imported here: a build sends the Dockerfile as is, so it need not pay for the parser.
+    from dockling.build.ast import render
+    from dockling.build.parser import parse_dockerfile
+    from dockling.build.syntax import parse_nodes
+
     text, name = _read_dockerfile(context, file)
     try:
         # The typed parse validates (unknown instructions, flags, argument counts).
@@ -66,7 +70,41 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def _tar_context(root: str, file: str | None, out: IO[bytes]) -> str:
+# Secrets travel in the context tar under this reserved dir; docklingd takes it out of the
+# context before anything reads it (`build/run_mounts.py`), so it is never copied or hashed.
+SECRETS_DIR = ".dockling-build-secrets"
+
+
+def parse_secret(spec: str, environ: dict[str, str]) -> tuple[str, bytes]:
+    """`--secret id=mysecret,src=/path` (or `env=VAR`); docker's defaults: a lone id
+    reads the environment variable of that name."""
+    fields: dict[str, str] = {}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CLIError(f"invalid secret {spec!r}: expected key=value fields")
+        fields[key.strip().lower()] = value
+    secret_id = fields.pop("id", "")
+    source = fields.pop("src", "") or fields.pop("source", "")
+    env = fields.pop("env", "")
+    fields.pop("type", None)
+    if fields or not secret_id or "/" in secret_id or secret_id in (".", ".."):
+        raise CLIError(f"invalid secret {spec!r}")
+    if source:
+        try:
+            with open(source, "rb") as handle:
+                return secret_id, handle.read()
+        except OSError as exc:
+            raise CLIError(f"failed to read secret {secret_id}: {exc.strerror}") from None
+    name = env or secret_id
+    if name not in environ:
+        raise CLIError(f"secret {secret_id}: no src and no environment variable {name}")
+    return secret_id, environ[name].encode()
+
+
+def _tar_context(
+    root: str, file: str | None, out: IO[bytes], secrets: dict[str, bytes] | None = None
+) -> str:
     """Write the context dir `root` as a tar to `out`; return the Dockerfile's name in it."""
     dockerfile = "Dockerfile"
     extra: bytes | None = None
@@ -98,17 +136,23 @@ def _tar_context(root: str, file: str | None, out: IO[bytes]) -> str:
                 tar.addfile(info)
         if extra is not None:
             _add_bytes(tar, dockerfile, extra)
+        for secret_id, data in (secrets or {}).items():
+            _add_bytes(tar, f"{SECRETS_DIR}/{secret_id}", data)
     return dockerfile
 
 
-def _stdin_context(out: IO[bytes]) -> None:
+def _stdin_context(out: IO[bytes], secrets: dict[str, bytes] | None = None) -> None:
     """`build -`: stdin is a tar context, or a Dockerfile sent alone."""
     data = sys.stdin.buffer.read()
     if data[257:262] == b"ustar" or data[:2] == b"\x1f\x8b" or data[:3] == b"BZh":
+        if secrets:
+            raise CLIError("dockling build: --secret needs a directory context or a Dockerfile")
         out.write(data)
         return
     with tarfile.open(fileobj=out, mode="w|") as tar:
         _add_bytes(tar, "Dockerfile", data)
+        for secret_id, secret in (secrets or {}).items():
+            _add_bytes(tar, f"{SECRETS_DIR}/{secret_id}", secret)
 
 
 def _size(n: int) -> str:
@@ -127,6 +171,19 @@ def _key_values(items: list[str] | None, environ: dict[str, str]) -> dict[str, s
     return result
 
 
+def registry_config_header() -> dict[str, str]:
+    """X-Registry-Config: every stored credential, so the daemon can pull FROM images
+    (docker's classic builder sends all of them: the CLI cannot know which are needed)."""
+    auths: dict[str, Any] = {}
+    for key in load_config().get("auths") or {}:
+        creds = stored_credentials(key)
+        if creds is not None:
+            auths[key] = {"username": creds[0], "password": creds[1], "serveraddress": key}
+    if not auths:
+        return {}
+    return {"X-Registry-Config": base64.urlsafe_b64encode(json.dumps(auths).encode()).decode()}
+
+
 def cmd_build(ctx: Context, args: list[str], display: str) -> int:
     fs = FlagSet(
         display, "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile", max_args=1
@@ -143,6 +200,7 @@ def cmd_build(ctx: Context, args: list[str], display: str) -> int:
     fs.value("platform", None, "Set platform if server is multi-platform capable")
     fs.value("network", None, "Set the networking mode for the RUN instructions during build")
     fs.value("progress", None, "Set type of progress output (auto, plain, tty)")
+    fs.list("secret", None, 'Secret to expose to RUN --mount=type=secret ("id=x,src=FILE")')
     fs.bool("print-ast", None, "Print the parsed Dockerfile and exit (no daemon needed)")
     values, rest = fs.parse(args)
     context = rest[0] if rest else None
@@ -160,16 +218,17 @@ def cmd_build(ctx: Context, args: list[str], display: str) -> int:
         build_args["SOURCE_DATE_EPOCH"] = environ["SOURCE_DATE_EPOCH"]
     labels = {k: v or "" for k, v in _key_values(values["label"], {}).items()}
     quiet = values["quiet"]
+    secrets = dict(parse_secret(spec, environ) for spec in values["secret"])
     with tempfile.TemporaryFile() as body:
         if context == "-":
-            _stdin_context(body)
+            _stdin_context(body, secrets)
             dockerfile = values["file"] or "Dockerfile"
         else:
             if not os.path.isdir(context):
                 raise CLIError(f"unable to prepare context: path {context!r} not found")
             if values["file"] is None and not os.path.exists(os.path.join(context, "Dockerfile")):
                 _read_dockerfile(context, None)  # docker's message for a missing Dockerfile
-            dockerfile = _tar_context(context, values["file"], body)
+            dockerfile = _tar_context(context, values["file"], body, secrets)
         size = body.tell()
         body.seek(0)
         if not quiet:
@@ -186,9 +245,13 @@ def cmd_build(ctx: Context, args: list[str], display: str) -> int:
             "platform": values["platform"],
             "networkmode": values["network"],
         }
-        image_id = _render(
-            ctx.client.transport.json_stream("POST", "/build", query=query, data=body), quiet
+        from dockling.client.transport import iter_json
+
+        transport = ctx.client.transport
+        sock = transport.send(
+            "POST", "/build", query=query, data=body, extra_headers=registry_config_header()
         )
+        image_id = _render(iter_json(transport.receive(sock)), quiet)
     if values["iidfile"]:
         with open(values["iidfile"], "w") as handle:
             handle.write(image_id)
@@ -210,8 +273,31 @@ def _render(messages: Any, quiet: bool) -> str:
         aux = message.get("aux")
         if isinstance(aux, dict) and aux.get("ID"):
             image_id = str(aux["ID"])
+        status = message.get("status")
+        if status and not quiet and not message.get("progressDetail"):
+            # A FROM image being pulled: its status lines, without the progress bars.
+            prefix = f"{message['id']}: " if message.get("id") else ""
+            sys.stdout.write(f"{prefix}{status}\n")
         stream = message.get("stream")
         if stream and not quiet:
             sys.stdout.write(str(stream))
             sys.stdout.flush()
     return image_id
+
+
+def cmd_builder_prune(ctx: Context, args: list[str], display: str) -> int:
+    """`dockling builder prune [-f] [--all]`: forget the build cache (POST /build/prune)."""
+    from dockling.cli.commands.lifecycle import confirm_prune, write_reclaimed
+
+    fs = FlagSet(display, "[OPTIONS]", "Remove build cache", max_args=0)
+    fs.bool("all", "a", "Remove all unused build cache, not just dangling ones")
+    fs.bool("force", "f", "Do not prompt for confirmation")
+    values, _ = fs.parse(args)
+    if not confirm_prune(
+        "WARNING! This will remove all dangling build cache.", force=values["force"]
+    ):
+        return 0
+    query: dict[str, Any] = {"all": True if values["all"] else None}
+    report = ctx.client.transport.call("POST", "/build/prune", query=query) or {}
+    write_reclaimed(report)
+    return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from dockling import errors
+from dockling.build.flags import parse_go_duration
 from dockling.cli.flags import FlagSet
 from dockling.cli.units import memory_swap, nano_cpus, parse_go_int, ram_in_bytes
 
@@ -65,6 +67,33 @@ def add_container_flags(fs: FlagSet, *, run: bool) -> None:
     fs.alias("net-alias", "network-alias")
     fs.value("ip", None, "IPv4 address (e.g., 172.30.100.104)")
     fs.value("mac-address", None, "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
+    fs.value("health-cmd", None, "Command to run to check health")
+    fs.value("health-interval", None, "Time between running the check (ms|s|m|h)", convert=duration)
+    fs.value(
+        "health-retries",
+        None,
+        "Consecutive failures needed to report unhealthy",
+        convert=parse_go_int,
+    )
+    fs.value(
+        "health-start-interval",
+        None,
+        "Time between running the check during the start period (ms|s|m|h)",
+        convert=duration,
+    )
+    fs.value(
+        "health-start-period",
+        None,
+        "Start period for the container to initialize before "
+        "starting health-retries countdown (ms|s|m|h)",
+        convert=duration,
+    )
+    fs.value(
+        "health-timeout",
+        None,
+        "Maximum time to allow one check to run (ms|s|m|h)",
+        convert=duration,
+    )
     fs.bool("no-healthcheck", None, "Disable any container-specified HEALTHCHECK")
     fs.value("pid", None, "PID namespace to use")
     fs.value(
@@ -98,6 +127,43 @@ def add_container_flags(fs: FlagSet, *, run: bool) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def duration(text: str) -> int:
+    """A Go duration flag value ("30s", "1m30s") in nanoseconds."""
+    try:
+        return parse_go_duration(text)
+    except errors.InvalidParameter as exc:
+        raise ValueError(exc.message) from None
+
+
+def healthcheck(values: dict[str, Any]) -> dict[str, Any] | None:
+    """Config.Healthcheck from the --health-* flags (None when none was given)."""
+    numbers = {
+        "Interval": values["health_interval"],
+        "Timeout": values["health_timeout"],
+        "StartPeriod": values["health_start_period"],
+        "StartInterval": values["health_start_interval"],
+        "Retries": values["health_retries"],
+    }
+    given = {key: value for key, value in numbers.items() if value is not None}
+    if values["no_healthcheck"]:
+        if values["health_cmd"] or given:
+            raise CreateOptionError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    for key, value in given.items():
+        if value < 0:
+            flag = {"StartPeriod": "start-period", "StartInterval": "start-interval"}.get(
+                key, key.lower()
+            )
+            raise CreateOptionError(f"--health-{flag} cannot be negative")
+    if not values["health_cmd"] and not given:
+        return None
+    check: dict[str, Any] = (
+        {"Test": ["CMD-SHELL", values["health_cmd"]]} if values["health_cmd"] else {}
+    )
+    check.update(given)
+    return check
 
 
 def _lookup_env(item: str) -> str | None:
@@ -365,6 +431,9 @@ def build_create(values: dict[str, Any], args: list[str], *, run: bool) -> dict[
         config["StopSignal"] = values["stop_signal"]
     if values["stop_timeout"] is not None:
         config["StopTimeout"] = values["stop_timeout"]
+    check = healthcheck(values)
+    if check is not None:
+        config["Healthcheck"] = check
 
     host: dict[str, Any] = {
         "Binds": binds or None,

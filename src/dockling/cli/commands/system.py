@@ -163,13 +163,51 @@ def cmd_info(ctx: Context, args: list[str], display: str) -> int:
         f" ID: {info.get('ID', '')}",
         f" Docker Root Dir: {info.get('DockerRootDir', '')}",
         f" Debug Mode: {str(bool(info.get('Debug'))).lower()}",
-        f" Experimental: {str(bool(info.get('ExperimentalBuild'))).lower()}",
+    ]
+    out += proxy_and_registry_lines(info)
+    out += [
         f" Live Restore Enabled: {str(bool(info.get('LiveRestoreEnabled'))).lower()}",
     ]
     sys.stdout.write("\n".join(out) + "\n")
     for warning in info.get("Warnings") or []:
         sys.stderr.write(f"{warning}\n")
     return 0
+
+
+def proxy_and_registry_lines(info: dict[str, Any]) -> list[str]:
+    """The `docker info` lines from " HTTP Proxy:" to " Registry Mirrors:", in docker 28's
+    order: proxies, user name and labels only when set, " Experimental:", the insecure
+    registries (non-secure index names, then CIDRs) and the mirrors only when there are any.
+    """
+    out: list[str] = []
+    for label, key in (
+        ("HTTP Proxy", "HttpProxy"),
+        ("HTTPS Proxy", "HttpsProxy"),
+        ("No Proxy", "NoProxy"),
+        ("Username", "Username"),
+    ):
+        if info.get(key):
+            out.append(f" {label}: {info[key]}")
+    labels = info.get("Labels") or []
+    if labels:
+        out.append(" Labels:")
+        out += [f"  {label}" for label in labels]
+    out.append(f" Experimental: {str(bool(info.get('ExperimentalBuild'))).lower()}")
+    registry = info.get("RegistryConfig") or {}
+    index_configs = registry.get("IndexConfigs") or {}
+    cidrs = registry.get("InsecureRegistryCIDRs") or []
+    if index_configs or cidrs:
+        out.append(" Insecure Registries:")
+        for name in sorted(index_configs):
+            config = index_configs[name] or {}
+            if not config.get("Secure", True):
+                out.append(f"  {config.get('Name') or name}")
+        out += [f"  {cidr}" for cidr in cidrs]
+    mirrors = registry.get("Mirrors") or []
+    if mirrors:
+        out.append(" Registry Mirrors:")
+        out += [f"  {mirror}" for mirror in mirrors]
+    return out
 
 
 def format_event(event: dict[str, Any]) -> str:
