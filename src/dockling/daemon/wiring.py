@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import platform
 import shutil
@@ -216,11 +217,7 @@ def info(
         "NCPU": os.cpu_count() or 1,
         "MemTotal": _memory_total(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "IndexConfigs": {},
-            "InsecureRegistryCIDRs": ["127.0.0.0/8", *config.registry.insecure_registries],
-            "Mirrors": list(config.registry.mirrors),
-        },
+        "RegistryConfig": registry_config(config),
         "DockerRootDir": str(config.data_root),
         "HttpProxy": proxies[0],
         "HttpsProxy": proxies[1],
@@ -244,6 +241,39 @@ def info(
         "InitBinary": "",
         "SecurityOptions": ["name=seccomp,profile=builtin"],
         "Warnings": [],
+    }
+
+
+def registry_config(config: DaemonConfig) -> dict[str, Any]:
+    """Docker's RegistryConfig: CIDRs apart from insecure registry names (the docker CLI
+    parses every InsecureRegistryCIDRs entry as a CIDR)."""
+    cidrs = ["127.0.0.0/8"]
+    index_configs: dict[str, Any] = {
+        "docker.io": {
+            "Name": "docker.io",
+            "Mirrors": list(config.registry.mirrors),
+            "Secure": True,
+            "Official": True,
+        }
+    }
+    for entry in config.registry.insecure_registries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            index_configs[entry] = {
+                "Name": entry,
+                "Mirrors": [],
+                "Secure": False,
+                "Official": False,
+            }
+        else:
+            cidrs.append(entry)
+    return {
+        "AllowNondistributableArtifactsCIDRs": [],
+        "AllowNondistributableArtifactsHostnames": [],
+        "InsecureRegistryCIDRs": cidrs,
+        "IndexConfigs": index_configs,
+        "Mirrors": list(config.registry.mirrors),
     }
 
 
