@@ -13,6 +13,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from dockling import errors
 from dockling.images.store import ImageService, summary
@@ -116,6 +117,15 @@ def test_gzip_import_has_the_same_diff_id(service: ImageService) -> None:
     plain = service.get(import_busybox(service, "plain:1"))
     assert image.config["rootfs"] == plain.config["rootfs"]
     assert "sha256:" + hashlib.sha256(data).hexdigest() in blobs(service)
+
+
+def test_zstd_import_has_the_same_diff_id(service: ImageService) -> None:
+    data = zstandard.ZstdCompressor(level=3).compress(BUSYBOX.read_bytes())
+    image = service.import_tarball(io.BytesIO(data), reference="zst:1")
+    plain = service.get(import_busybox(service, "plain:1"))
+    assert image.config["rootfs"] == plain.config["rootfs"]
+    assert "sha256:" + hashlib.sha256(data).hexdigest() in blobs(service)
+    assert (service.snapshotter().fs_path(image.top_layer or "") / "bin/busybox").is_file()
 
 
 def test_tag_and_remove_semantics(service: ImageService) -> None:

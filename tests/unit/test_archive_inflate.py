@@ -9,6 +9,7 @@ import os
 import threading
 
 import pytest
+import zstandard
 
 from dockling import errors
 from dockling.archive.compression import InflatedStream
@@ -81,3 +82,25 @@ def test_a_bomb_stays_in_bounded_chunks_and_close_stops_the_worker() -> None:
     assert s.read(1 << 20) == b"\0" * (1 << 20)
     s.close()  # well before the end: the worker must not run on
     assert not s._thread.is_alive()
+
+
+def test_zstd_frames_inflate_and_hash_like_the_plain_bytes() -> None:
+    plain = os.urandom(1 << 20) + b"tail" * 50_000
+    # Two frames back to back, as a streaming compressor may write them.
+    half = len(plain) // 2
+    blob = zstandard.ZstdCompressor().compress(plain[:half]) + zstandard.ZstdCompressor().compress(
+        plain[half:]
+    )
+    with InflatedStream(io.BytesIO(blob)) as stream:
+        assert stream.compression == "zstd"
+        assert stream.read() == plain
+        assert stream.finish() == sha(plain)
+
+
+def test_corrupt_zstd_is_invalid_parameter() -> None:
+    # With a frame checksum (what registries' zstd layers carry) damage is detected here;
+    # without one the blob's own digest, checked on pull, is what catches it.
+    blob = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(os.urandom(100_000)))
+    blob[-2] ^= 0xFF
+    with InflatedStream(io.BytesIO(bytes(blob))) as stream, pytest.raises(errors.InvalidParameter):
+        stream.read()

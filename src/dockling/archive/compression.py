@@ -63,7 +63,7 @@ def detect(head: bytes) -> str:
 def decompressed(stream: BinaryIO) -> tuple[BinaryIO, str]:
     """Return a reader of `stream`'s uncompressed bytes and the compression found.
 
-    zstd is read only when the optional `zstandard` module is installed.
+    zstd is read with the `zstandard` module (a dependency; imported on first use).
     """
     buffered = (
         stream
@@ -80,7 +80,9 @@ def decompressed(stream: BinaryIO) -> tuple[BinaryIO, str]:
             raise errors.NotImplementedFeature(
                 "zstd-compressed layers need the 'zstandard' Python module"
             ) from None
-        reader: BinaryIO = zstandard.ZstdDecompressor().stream_reader(buffered)
+        reader: BinaryIO = zstandard.ZstdDecompressor().stream_reader(
+            buffered, read_across_frames=True
+        )
         return reader, kind
     return buffered, kind
 
@@ -234,7 +236,8 @@ class InflatedStream:
             raise errors.NotImplementedFeature(
                 "zstd-compressed layers need the 'zstandard' Python module"
             ) from None
-        reader = zstandard.ZstdDecompressor().stream_reader(self._source)
+        # A layer may hold several frames (streaming compressors write one per flush).
+        reader = zstandard.ZstdDecompressor().stream_reader(self._source, read_across_frames=True)
         try:
             while chunk := reader.read(_CHUNK):
                 self._emit(chunk)
