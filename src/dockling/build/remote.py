@@ -1,7 +1,9 @@
-"""ADD <url>: download a remote file for a build step, verified with `--checksum`.
+"""Downloads for builds: ADD <url> (verified with `--checksum`) and a remote build context.
 
-Docker's rules: the file is named after the URL path's last component, gets mode 0600 and
-the server's Last-Modified time; it is never extracted.  The standard library does the HTTP.
+Docker's rules for ADD: the file is named after the URL path's last component, gets mode
+0600 and the server's Last-Modified time; it is never extracted.  A remote context
+(POST /build?remote=URL) must be a tar, optionally compressed, of at most
+CONTEXT_LIMIT bytes.  The standard library does the HTTP.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dockling.build.copy import Source
 
 CHUNK = 1 << 20
 TIMEOUT = 60
+CONTEXT_LIMIT = 2 << 30  # a remote context larger than this is refused, not filled to disk
+_ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ")
 
 
 def is_url(source: str) -> bool:
@@ -63,3 +67,41 @@ def download(url: str, folder: Path, *, checksum: str | None = None) -> Source:
         except (TypeError, ValueError):
             pass
     return Source(str(path), url)
+
+
+def download_context(url: str, path: Path, *, limit: int = CONTEXT_LIMIT) -> None:
+    """Fetch the build context at `url` into the file `path`, checking it is a tar.
+
+    Raises InvalidParameter with docker's "unable to prepare context: ..." text when the
+    server answers with an error status, the download fails or exceeds `limit` bytes, or
+    the content is neither a tar nor a compressed archive.
+    """
+    request = urllib.request.Request(url, headers={"User-Agent": "dockling-builder"})
+    size = 0
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response, open(path, "wb") as out:
+            while chunk := response.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise errors.InvalidParameter(
+                        f"unable to prepare context: remote context {url} is larger "
+                        f"than the limit of {limit} bytes"
+                    )
+                out.write(chunk)
+    except urllib.error.HTTPError as exc:
+        raise errors.InvalidParameter(
+            f"unable to prepare context: downloading {url} returned status code "
+            f"{exc.code}: {exc.reason}"
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise errors.InvalidParameter(
+            f"unable to prepare context: unable to download remote context {url}: {reason}"
+        ) from None
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if not (head[257:262] == b"ustar" or head.startswith(_ARCHIVE_MAGIC)):
+        raise errors.InvalidParameter(
+            f"unable to prepare context: remote context {url} is not a tar archive "
+            f"({size} bytes; expected a tar, optionally gzip, bzip2 or xz compressed)"
+        )

@@ -1,6 +1,7 @@
 """POST /build: the classic builder behind Docker's API, streaming its JSON messages.
 
-The body is the build context as a tar (optionally compressed).  It is spooled and
+The body is the build context as a tar (optionally compressed), or, with `remote=URL`,
+the daemon downloads that tar.  It is spooled and
 unpacked under DATA_ROOT/tmp, the Dockerfile parsed (errors there are a 400, as
 dockerd's), then the build streams {"stream": ...} lines, {"aux": {"ID": ...}} and, on
 failure, {"errorDetail": {...}, "error": ...}.  A client that goes away cancels the build.
@@ -24,6 +25,7 @@ from dockling.api.backend import Backend
 from dockling.api.http import Request, Router, StreamResponse, json_response
 from dockling.build.builder import Builder, BuildOptions
 from dockling.build.context import new_context_dir, unpack_context
+from dockling.build.remote import download_context, is_url
 from dockling.build.runner import CommandFailed
 from dockling.distribution.auth import Credentials
 
@@ -66,9 +68,19 @@ def decode_registry_config(header: str) -> dict[str, Credentials]:
     }
 
 
+def _remote(req: Request) -> str | None:
+    """The `remote` URL of a context to download, if any (only http(s) tars are built)."""
+    remote = req.arg("remote")
+    if not remote:
+        return None
+    if not is_url(remote):
+        raise errors.NotImplementedFeature(
+            f"remote context {remote!r}: only http:// and https:// URLs of tars are supported"
+        )
+    return remote
+
+
 def _options(req: Request) -> BuildOptions:
-    if req.arg("remote"):
-        raise errors.NotImplementedFeature("building from a remote context is not supported")
     build_args = {
         str(k): None if v is None else str(v) for k, v in _json_arg(req, "buildargs").items()
     }
@@ -96,6 +108,7 @@ def register(router: Router, backend: Backend) -> None:
 
     async def build(req: Request) -> StreamResponse:
         options = _options(req)
+        remote = _remote(req)
         context = new_context_dir(data_root)
         try:
             fd, spool = tempfile.mkstemp(dir=data_root / "tmp", prefix="build-upload-")
@@ -103,6 +116,8 @@ def register(router: Router, backend: Backend) -> None:
                 with os.fdopen(fd, "wb") as out:
                     async for chunk in req.stream_body():
                         await asyncio.to_thread(out.write, chunk)
+                if remote is not None:
+                    await asyncio.to_thread(download_context, remote, Path(spool))
                 if os.path.getsize(spool):
                     await asyncio.to_thread(unpack_context, Path(spool), context)
             finally:

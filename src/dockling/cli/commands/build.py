@@ -20,6 +20,7 @@ from dockling.build.dockerignore import (
     read_patterns,
     walk_context,
 )
+from dockling.cli.commands.build_progress import choose_mode, render
 from dockling.cli.commands.distribution import load_config, stored_credentials
 from dockling.cli.context import CLIError, Context
 from dockling.cli.flags import FlagSet
@@ -210,8 +211,10 @@ def cmd_build(ctx: Context, args: list[str], display: str) -> int:
         return _print_ast(context, values["file"])
     if context is None:
         raise fs.args_error(f'"dockling {display}" requires exactly 1 argument.')
-    if "://" in context:
-        raise CLIError("dockling build: a URL context is not supported yet")
+    mode = choose_mode(values["progress"], sys.stdout.isatty())
+    remote = context if context.startswith(("http://", "https://")) else None
+    if remote is None and "://" in context:
+        raise CLIError(f"unable to prepare context: unsupported URL context {context!r}")
     environ = dict(os.environ)
     build_args = _key_values(values["build_arg"], environ)
     if "SOURCE_DATE_EPOCH" in environ and "SOURCE_DATE_EPOCH" not in build_args:
@@ -220,7 +223,12 @@ def cmd_build(ctx: Context, args: list[str], display: str) -> int:
     quiet = values["quiet"]
     secrets = dict(parse_secret(spec, environ) for spec in values["secret"])
     with tempfile.TemporaryFile() as body:
-        if context == "-":
+        if remote is not None:
+            # The daemon downloads the context (POST /build?remote=URL, no body).
+            if secrets:
+                raise CLIError("dockling build: --secret needs a directory context")
+            dockerfile = values["file"] or "Dockerfile"
+        elif context == "-":
             _stdin_context(body, secrets)
             dockerfile = values["file"] or "Dockerfile"
         else:
@@ -231,7 +239,7 @@ def cmd_build(ctx: Context, args: list[str], display: str) -> int:
             dockerfile = _tar_context(context, values["file"], body, secrets)
         size = body.tell()
         body.seek(0)
-        if not quiet:
+        if not quiet and remote is None:
             sys.stdout.write(f"Sending build context to Docker daemon  {_size(size)}\n")
         query: dict[str, Any] = {
             "t": values["tag"] or None,
@@ -244,45 +252,25 @@ def cmd_build(ctx: Context, args: list[str], display: str) -> int:
             "q": True if quiet else None,
             "platform": values["platform"],
             "networkmode": values["network"],
+            "remote": remote,
         }
         from dockling.client.transport import iter_json
 
         transport = ctx.client.transport
         sock = transport.send(
-            "POST", "/build", query=query, data=body, extra_headers=registry_config_header()
+            "POST",
+            "/build",
+            query=query,
+            data=None if remote is not None else body,
+            extra_headers=registry_config_header(),
         )
-        image_id = _render(iter_json(transport.receive(sock)), quiet)
+        image_id = render(iter_json(transport.receive(sock)), sys.stdout, mode=mode, quiet=quiet)
     if values["iidfile"]:
         with open(values["iidfile"], "w") as handle:
             handle.write(image_id)
     if quiet:
         sys.stdout.write(image_id + "\n")
     return 0
-
-
-def _render(messages: Any, quiet: bool) -> str:
-    """Write the build's messages as docker's classic builder does; return the image id."""
-    image_id = ""
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        if message.get("error"):
-            detail = message.get("errorDetail") or {}
-            sys.stdout.flush()
-            raise CLIError(str(detail.get("message") or message["error"]), 1)
-        aux = message.get("aux")
-        if isinstance(aux, dict) and aux.get("ID"):
-            image_id = str(aux["ID"])
-        status = message.get("status")
-        if status and not quiet and not message.get("progressDetail"):
-            # A FROM image being pulled: its status lines, without the progress bars.
-            prefix = f"{message['id']}: " if message.get("id") else ""
-            sys.stdout.write(f"{prefix}{status}\n")
-        stream = message.get("stream")
-        if stream and not quiet:
-            sys.stdout.write(str(stream))
-            sys.stdout.flush()
-    return image_id
 
 
 def cmd_builder_prune(ctx: Context, args: list[str], display: str) -> int:
