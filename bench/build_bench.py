@@ -38,16 +38,11 @@ BEGIN = "<!-- build-bench:begin: written by bench/build_bench.py -->"
 END = "<!-- build-bench:end -->"
 
 PROFILE_NOTE = (
-    "Where dockling's cold time goes (py-spy on docklingd, multi-stage cold builds): "
-    "each step that changes files writes its upper dir as a layer tar, extracts that "
-    "tar again into a new snapshot (`ImageService.unpack_blob`) and deletes the step'"
-    "s snapshot (`rmtree` in `OverlaySnapshotter.remove`): together most of the daemo"
-    "n's busy time. BuildKit keeps the snapshot itself as the layer and writes no tar"
-    " until an export; the same here (commit the upper dir with `snapshots.commit` an"
-    "d register the blob without re-extracting) is a change to images/ and snapshots/"
-    ", not build/."
+    "A step's snapshot is committed as its layer; the tar is written once for the content "
+    "store (its sha256 is the DiffID) and not extracted again. What is left of the gap to "
+    "BuildKit on cold builds: writing the layer tar with Python's tarfile (about 60 ms per "
+    "1,000 files) and a container start for each RUN; BuildKit writes no tar until export."
 )
-
 MAKE_FILES = 'i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo "file $i" > {dir}/f$i; done'
 
 SINGLE = f"""FROM busybox:latest

@@ -514,16 +514,11 @@ class _Run:
 
         async def commit(container: Container) -> str:
             def work() -> Image:
-                snapshots = self.images.snapshotter()
                 with self.images.lease() as held:
                     self.images.hold(held, *parent.chain_ids)
+                    # The container has exited: its rootfs is unmounted.
                     layer = store_layer(
-                        self.images,
-                        snapshots.fs_path(container.id),
-                        snapshots.parent_paths(container.id),
-                        parent.top_layer,
-                        held,
-                        self.epoch,
+                        self.images, container.id, parent.top_layer, held, self.epoch
                     )
                     return commit_image(
                         self.images,
@@ -566,14 +561,8 @@ class _Run:
                         copy_sources(root, [*files.inline, *staged], dest, options, keyword)
                 else:
                     copy_sources(root, files.all(), dest, options, keyword)
-                snapshots = self.images.snapshotter()
                 layer = store_layer(
-                    self.images,
-                    snapshots.fs_path(key),
-                    snapshots.parent_paths(key),
-                    image.top_layer,
-                    held,
-                    self.epoch,
+                    self.images, key, image.top_layer, held, self.epoch, mounted_at=root
                 )
             kind = "multi" if len(files.all()) > 1 else "file"
             history = f"/bin/sh -c #(nop) {keyword} {kind}:{files.checksum[7:]} in {dest} "
@@ -594,14 +583,8 @@ class _Run:
                 target = resolve_in_root(root, path)
                 if not os.path.isdir(target):
                     make_dirs(root, path, CopyOptions(owner=None, mode=None))
-                snapshots = self.images.snapshotter()
                 layer = store_layer(
-                    self.images,
-                    snapshots.fs_path(key),
-                    snapshots.parent_paths(key),
-                    image.top_layer,
-                    held,
-                    self.epoch,
+                    self.images, key, image.top_layer, held, self.epoch, mounted_at=root
                 )
             return commit_image(
                 self.images,

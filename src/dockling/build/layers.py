@@ -2,28 +2,31 @@
 
 The classic builder commits every step as an image whose parent is the previous step's
 image; the cache points at these images, so they keep their layers alive.  With a
-SOURCE_DATE_EPOCH the layer tar is rewritten with mtimes clamped to the epoch and the
-config carries the epoch as its times, so the same inputs give the same digests.
+SOURCE_DATE_EPOCH the step's files get mtimes clamped to the epoch before the layer tar
+is written and the config carries the epoch as its times, so the same inputs give the same
+digests.  A step's own snapshot becomes the layer's snapshot: its tar is never extracted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import platform
-import tarfile
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from dockling.archive import whiteouts
 from dockling.content.store import BlobInfo
-from dockling.diff.compare import changes, write_layer
-from dockling.ids import ChainID, DiffID, chain_id, generate_id
-from dockling.images.store import Image, ImageService
+from dockling.diff.compare import changes, is_placeholder, write_layer
+from dockling.ids import ChainID, DiffID, generate_id
+from dockling.images.store import UNCOMPRESSED_LAYER, Image, ImageService
 from dockling.mount import mount_all, unmount
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
@@ -51,7 +54,7 @@ def empty_config(epoch: int | None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class NewLayer:
-    """A layer stored in the content store and unpacked on its parent."""
+    """A layer stored in the content store and as a snapshot on its parent."""
 
     chain: ChainID
     diff_id: DiffID
@@ -59,46 +62,101 @@ class NewLayer:
     media_type: str
 
 
-def _normalize(source: BinaryIO, out: BinaryIO, epoch: int) -> None:
-    """Copy the tar `source` to `out` with every mtime clamped to `epoch`."""
-    with (
-        tarfile.open(fileobj=source, mode="r|") as tin,
-        tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tout,
-    ):
-        for member in tin:
-            member.mtime = min(int(member.mtime), epoch)
-            member.pax_headers = {
-                k: v for k, v in member.pax_headers.items() if k not in ("mtime", "atime", "ctime")
-            }
-            data = tin.extractfile(member) if member.isreg() else None
-            tout.addfile(member, data)
+def settle_upper(upper: Path, epoch: int | None) -> None:
+    """Make the upper dir `upper` hold exactly what extracting its layer tar gives.
+
+    The tar `write_layer` makes of it leaves out the runtime's mount placeholders and
+    sockets, the overlay bookkeeping xattrs (trusted.overlay.*, except an opaque mark)
+    and every xattr of a symlink, and keeps whole-second mtimes; extraction sets atime to
+    mtime.  Done here in place, with mtimes clamped to `epoch` when given, so the upper
+    dir can be committed as the layer's snapshot and its tar written as it now stands.
+    """
+    entries: list[tuple[str, os.stat_result]] = []
+    stack = [os.fspath(upper)]
+    while stack:
+        directory = stack.pop()
+        with os.scandir(directory) as it:
+            for entry in it:
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(entry.path)
+                entries.append((entry.path, st))
+    # The root is no tar entry, but overlay marks the upper root too (uuid, impure).
+    _strip_xattrs(os.fspath(upper), symlink=False)
+    root = os.fspath(upper) + "/"
+    timed: list[tuple[str, os.stat_result]] = []
+    for path, st in entries:
+        if stat.S_ISSOCK(st.st_mode) or is_placeholder(path.removeprefix(root), st):
+            os.unlink(path)
+            continue
+        if not whiteouts.is_overlay_whiteout(st):
+            _strip_xattrs(path, symlink=stat.S_ISLNK(st.st_mode))
+        timed.append((path, st))
+    # Children before their directories (the walk lists a directory before its
+    # contents), with the times read before anything inside changed.
+    for path, st in reversed(timed):
+        seconds = st.st_mtime_ns // 1_000_000_000
+        if epoch is not None:
+            seconds = min(seconds, epoch)
+        ns = seconds * 1_000_000_000
+        if st.st_mtime_ns != ns or st.st_atime_ns != ns:
+            os.utime(path, ns=(ns, ns), follow_symlinks=False)
+
+
+def _strip_xattrs(path: str, *, symlink: bool) -> None:
+    """Drop the xattrs a layer tar does not carry from `path`."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError as e:
+        if e.errno in (errno.ENOTSUP, errno.EPERM):
+            return
+        raise
+    for name in names:
+        if not symlink and not name.startswith(whiteouts.OVERLAY_XATTR_PREFIX):
+            continue
+        if (
+            not symlink
+            and name == whiteouts.OPAQUE_XATTR
+            and os.getxattr(path, name, follow_symlinks=False) == b"y"
+        ):
+            continue
+        os.removexattr(path, name, follow_symlinks=False)
 
 
 def store_layer(
     images: ImageService,
-    upper: Path,
-    lowers: list[Path],
+    key: str,
     parent_chain: str | None,
     held: list[str],
     epoch: int | None,
+    *,
+    mounted_at: str | None = None,
 ) -> NewLayer | None:
-    """Store what `upper` changes over `lowers` as a layer on `parent_chain`; None if nothing."""
-    if not changes(upper, lowers):
+    """Keep what the active snapshot `key` changes over `parent_chain` as a layer; None if
+    nothing changed.
+
+    The snapshot's upper dir itself becomes the layer's committed snapshot (no second
+    extraction), once settled to what its tar holds; the tar goes to the content store,
+    its digest (the tar is uncompressed) being the DiffID.  `mounted_at`, where the
+    snapshot is mounted, is unmounted first: an upper dir is not changed under a live
+    overlay.  When the layer is new `key` is gone afterwards; otherwise it is left for
+    the caller to remove.
+    """
+    snapshots = images.snapshotter()
+    upper = snapshots.fs_path(key)
+    if not changes(upper, snapshots.parent_paths(key)):
         return None
+    if mounted_at is not None:
+        unmount(mounted_at, detach=True)
+    settle_upper(upper, epoch)
     with images.content().writer() as writer:
-        if epoch is None:
-            write_layer(upper, writer)  # type: ignore[arg-type]
-        else:
-            with tempfile.TemporaryFile(dir=images.data_root / "tmp") as spool:
-                write_layer(upper, spool)
-                spool.seek(0)
-                _normalize(spool, writer, epoch)  # type: ignore[arg-type]
+        write_layer(upper, writer)  # type: ignore[arg-type]
         images.hold(held, writer.digest())
         blob = writer.commit()
     parent = ChainID(parent_chain) if parent_chain else None
-    diff_id, _size, media_type = images.unpack_blob(blob.digest, parent, held)
-    chain = chain_id([parent, diff_id]) if parent else ChainID(diff_id)
-    return NewLayer(chain, diff_id, blob, media_type)
+    diff_id = DiffID(blob.digest)
+    chain, _size = images.commit_layer(key, parent, diff_id, held)
+    return NewLayer(chain, diff_id, blob, UNCOMPRESSED_LAYER)
 
 
 def commit_image(

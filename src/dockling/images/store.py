@@ -45,13 +45,15 @@ from dockling.images.views import Image, inspect, summary
 from dockling.snapshots.base import Kind
 from dockling.snapshots.overlay import OverlaySnapshotter
 
-__all__ = ["Image", "ImageService", "summary"]
+__all__ = ["UNCOMPRESSED_LAYER", "Image", "ImageService", "summary"]
 
 _MEDIA_TYPES = {
     "none": "application/vnd.oci.image.layer.v1.tar",
     "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
     "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
 }
+# The media type of the layer tars this engine writes itself (builds, commits).
+UNCOMPRESSED_LAYER = _MEDIA_TYPES["none"]
 _EXTRACT_PREFIX = "extract-"
 _HEX = frozenset("0123456789abcdef")
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
@@ -245,6 +247,27 @@ class ImageService:
         Returns the diff id, unpacked size and media type.
         """
         return self._unpack(self._content.info(digest), parent, held)
+
+    def commit_layer(
+        self, key: str, parent: ChainID | None, diff_id: DiffID, held: builtins.list[str]
+    ) -> tuple[ChainID, int]:
+        """Keep the active snapshot `key` (on `parent`) as the layer `diff_id`; hold its chain id.
+
+        The caller promises that `key`'s own directory holds exactly what extracting the
+        layer tar `diff_id` on `parent` would give (whiteouts and opaque directories in
+        overlay form), and stores that tar itself: nothing is extracted or read here.
+        When the layer exists already, `key` is left untouched for the caller to remove.
+        Returns the chain id and the layer's unpacked size.
+        """
+        if self._snapshots.stat(key).parent != parent:
+            raise errors.InvalidParameter(f"snapshot {key}: not a child of {parent}")
+        chain = chain_id([parent, diff_id]) if parent else ChainID(diff_id)
+        with self._lock:
+            self._lease(held, chain)
+            if not self._snapshots.exists(chain):
+                self._snapshots.commit(chain, key)
+        # Committed snapshots record their usage: no second walk of the tree.
+        return chain, self._snapshots.usage(chain).size
 
     def register_pulled(
         self,
