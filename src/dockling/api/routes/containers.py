@@ -24,6 +24,7 @@ from dockling.api.http import (
 from dockling.api.schemas import containers as schema
 from dockling.containers.health import HealthState
 from dockling.containers.model import Container, Status
+from dockling.containers.service import ContainerService
 from dockling.network.service import NetworkService
 from dockling.runtime import logs as log_reader
 from dockling.runtime.cgroups import read_stats
@@ -68,7 +69,7 @@ class ContainerRoutes:
         self._streaming: dict[str, set[asyncio.Event]] = {}
 
     @property
-    def svc(self) -> Any:
+    def svc(self) -> ContainerService:
         return self.b.containers
 
     async def create(self, req: Request) -> Response:
@@ -289,8 +290,7 @@ class ContainerRoutes:
         svc = self.svc
 
         def running() -> bool:
-            current = svc._containers.get(container.id)
-            return current is not None and current.state.running
+            return svc.is_running(container.id)
 
         async def body() -> AsyncIterator[bytes]:
             entries: Any
