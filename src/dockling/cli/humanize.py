@@ -1,36 +1,13 @@
-"""Human-readable durations, sizes and timestamps, formatted like docker's go-units."""
+"""Human-readable durations, sizes and timestamps, formatted like docker's go-units.
+
+`human_duration` lives in `dockling.humanize`, shared with the daemon's STATUS texts.
+"""
 
 from __future__ import annotations
 
 import time
 
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration: "Less than a second", "About a minute", "3 days"..."""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
+from dockling.humanize import human_duration
 
 
 def ago(timestamp: float, now: float | None = None) -> str:

@@ -12,6 +12,7 @@ from dockling.containers import health as health_checks, mounts as mount_parsing
 from dockling.containers.health import HealthState
 from dockling.containers.model import ZERO_TIME, Container, Status
 from dockling.containers.spec import ContainerSpec, Resources, RestartPolicy
+from dockling.humanize import human_duration
 from dockling.network.service import NetworkService
 
 
@@ -255,7 +256,7 @@ def _status_text(container: Container, health: HealthState | None = None) -> str
     state = container.state
     now = dt.datetime.now(dt.UTC)
     if state.status in (Status.RUNNING, Status.PAUSED):
-        text = f"Up {_human_duration(now - _parse_time(state.started_at))}"
+        text = f"Up {_duration(now - _parse_time(state.started_at))}"
         if state.status is Status.PAUSED:
             return text + " (Paused)"
         if health is not None:
@@ -263,12 +264,12 @@ def _status_text(container: Container, health: HealthState | None = None) -> str
             text += f" ({label})"
         return text
     if state.status is Status.RESTARTING:
-        ago = _human_duration(now - _parse_time(state.finished_at))
+        ago = _duration(now - _parse_time(state.finished_at))
         return f"Restarting ({state.exit_code}) {ago} ago"
     if state.status is Status.EXITED:
         if state.finished_at == ZERO_TIME:
             return "Created"
-        ago = _human_duration(now - _parse_time(state.finished_at))
+        ago = _duration(now - _parse_time(state.finished_at))
         return f"Exited ({state.exit_code}) {ago} ago"
     if state.status is Status.REMOVING:
         return "Removal In Progress"
@@ -288,32 +289,8 @@ def _parse_time(value: str) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 
 
-def _human_duration(delta: dt.timedelta) -> str:
-    """go-units HumanDuration, which Docker uses for STATUS."""
-    seconds = int(delta.total_seconds())
-    if seconds < 1:
-        return "Less than a second"
-    if seconds == 1:
-        return "1 second"
-    if seconds < 60:
-        return f"{seconds} seconds"
-    minutes = seconds // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(seconds / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
+def _duration(delta: dt.timedelta) -> str:
+    return human_duration(delta.total_seconds())
 
 
 def _unix(value: str) -> int:
