@@ -87,14 +87,19 @@ def render(table: str, bridges: Sequence[BridgeRules], ports: Sequence[PortMappi
 
 
 async def _nft(script: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        "nft",
-        "-f",
-        "-",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "nft",
+            "-f",
+            "-",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except FileNotFoundError:
+        raise errors.Unavailable(
+            "nft not found: bridge networks need nftables (apt-get install nftables)"
+        ) from None
     _, err = await proc.communicate(script.encode())
     if proc.returncode != 0:
         raise errors.SystemError(f"nft failed: {err.decode(errors='replace').strip()}")
