@@ -39,9 +39,10 @@ END = "<!-- build-bench:end -->"
 
 PROFILE_NOTE = (
     "A step's snapshot is committed as its layer; the tar is written once for the content "
-    "store (its sha256 is the DiffID) and not extracted again. What is left of the gap to "
-    "BuildKit on cold builds: writing the layer tar with Python's tarfile (about 60 ms per "
-    "1,000 files) and a container start for each RUN; BuildKit writes no tar until export."
+    "store (its sha256 is the DiffID) and not extracted again, by a direct ustar writer "
+    "(about 15 ms per 1,000 files). What is left of the gap to BuildKit on cold builds: a "
+    "container start for each RUN, three walks of each step's tree, COPY's per-file copy and "
+    "the content store's fsyncs; BuildKit writes no tar until export."
 )
 MAKE_FILES = 'i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo "file $i" > {dir}/f$i; done'
 

@@ -151,15 +151,6 @@ def _xattrs(path: str) -> dict[str, str]:
     return headers
 
 
-def _header(name: str, st: os.stat_result) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.uid, info.gid = st.st_uid, st.st_gid
-    info.mode = stat.S_IMODE(st.st_mode)
-    info.mtime = st.st_mtime_ns // 1_000_000_000
-    info.uname = info.gname = ""
-    return info
-
-
 def write_layer(upper: Path, out: BinaryIO) -> None:
     """Write `upper` as an uncompressed layer tar (PAX) to `out`.
 
@@ -176,22 +167,24 @@ def write_tree(source: Path, out: BinaryIO, *, name: str, skip_placeholders: boo
 
     With `name=""` a directory's contents are written at the top level without an entry
     for the directory itself (a layer, an export).  Symlinks are stored, never followed
-    below `source`.  Entries are written as `write_layer` describes.
+    below `source`.  Entries are written as `write_layer` describes; the bytes are those
+    Python's tarfile writes in PAX format (see `TarWriter`).
     """
     links: dict[tuple[int, int], str] = {}
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        top = os.lstat(source)
-        entries: Iterator[tuple[str, os.stat_result]] = iter(())
-        if name:
-            entries = iter([("", top)])
-        if stat.S_ISDIR(top.st_mode):
-            entries = _chain(entries, _walk(source))
-        for rel, st in entries:
-            if skip_placeholders and is_placeholder(rel, st):
-                continue
-            full = os.path.join(source, rel) if rel else os.fspath(source)
-            arcname = "/".join(p for p in (name, rel) if p)
-            _add(tar, full, arcname, st, links)
+    tar = TarWriter(out)
+    top = os.lstat(source)
+    entries: Iterator[tuple[str, os.stat_result]] = iter(())
+    if name:
+        entries = iter([("", top)])
+    if stat.S_ISDIR(top.st_mode):
+        entries = _chain(entries, _walk(source))
+    for rel, st in entries:
+        if skip_placeholders and is_placeholder(rel, st):
+            continue
+        full = os.path.join(source, rel) if rel else os.fspath(source)
+        arcname = "/".join(p for p in (name, rel) if p)
+        _add(tar, full, arcname, st, links)
+    tar.close()
 
 
 def _chain(
@@ -202,52 +195,175 @@ def _chain(
 
 
 def _add(
-    tar: tarfile.TarFile,
+    tar: TarWriter,
     full: str,
     arcname: str,
     st: os.stat_result,
     links: dict[tuple[int, int], str],
 ) -> None:
     mode = st.st_mode
+    mtime = st.st_mtime_ns // 1_000_000_000
     if whiteouts.is_overlay_whiteout(st):
         head, base = os.path.split(arcname)
-        info = _header(os.path.join(head, whiteouts.WHITEOUT_PREFIX + base), st)
-        info.uid = info.gid = 0
-        info.mode = 0o600
-        tar.addfile(info)
+        name = os.path.join(head, whiteouts.WHITEOUT_PREFIX + base)
+        tar.entry(name, tarfile.REGTYPE, 0o600, 0, 0, mtime)
         return
-    info = _header(arcname, st)
-    if not stat.S_ISLNK(mode):
-        info.pax_headers = _xattrs(full)
+    perm, uid, gid = stat.S_IMODE(mode), st.st_uid, st.st_gid
+    pax = None if stat.S_ISLNK(mode) else _xattrs(full)
     if stat.S_ISDIR(mode):
-        info.type = tarfile.DIRTYPE
-        tar.addfile(info)
+        dirname = arcname if arcname.endswith("/") else arcname + "/"
+        tar.entry(dirname, tarfile.DIRTYPE, perm, uid, gid, mtime, pax=pax)
         if _is_opaque(full):
-            marker = _header(os.path.join(arcname, whiteouts.OPAQUE_MARKER), st)
-            marker.mode = 0o600
-            tar.addfile(marker)
+            marker = os.path.join(arcname, whiteouts.OPAQUE_MARKER)
+            tar.entry(marker, tarfile.REGTYPE, 0o600, uid, gid, mtime)
     elif stat.S_ISREG(mode):
         key = (st.st_dev, st.st_ino)
         if st.st_nlink > 1 and key in links:
-            info.type = tarfile.LNKTYPE
-            info.linkname = links[key]
-            tar.addfile(info)
+            tar.entry(arcname, tarfile.LNKTYPE, perm, uid, gid, mtime, link=links[key], pax=pax)
             return
         if st.st_nlink > 1:
             links[key] = arcname
         # O_NOFOLLOW: a symlink swapped in since the walk is refused, not followed.
         fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            info.size = os.fstat(f.fileno()).st_size
-            tar.addfile(info, f)
+        try:
+            size = os.fstat(fd).st_size
+            tar.entry(arcname, tarfile.REGTYPE, perm, uid, gid, mtime, size=size, pax=pax)
+            tar.data(fd, size)
+        finally:
+            os.close(fd)
     elif stat.S_ISLNK(mode):
-        info.type = tarfile.SYMTYPE
-        info.linkname = os.readlink(full)
-        tar.addfile(info)
+        link = os.readlink(full)
+        tar.entry(arcname, tarfile.SYMTYPE, perm, uid, gid, mtime, link=link)
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-        tar.addfile(info)
+        kind = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+        dev = (os.major(st.st_rdev), os.minor(st.st_rdev))
+        tar.entry(arcname, kind, perm, uid, gid, mtime, dev=dev, pax=pax)
     elif stat.S_ISFIFO(mode):
-        info.type = tarfile.FIFOTYPE
-        tar.addfile(info)
+        tar.entry(arcname, tarfile.FIFOTYPE, perm, uid, gid, mtime, pax=pax)
+
+
+_BLOCK = tarfile.BLOCKSIZE
+_RECORD = tarfile.RECORDSIZE
+_FLUSH_AT = 1 << 20
+_NO_DEVICE = bytes(16)
+_SMALL7 = 8**7  # largest+1 of an 8-byte octal field
+_SMALL11 = 8**11  # largest+1 of a 12-byte octal field
+
+
+class TarWriter:
+    """Writes a stream of tar members byte for byte as `tarfile.open(mode="w|",
+    format=PAX_FORMAT)` with empty user and group names would, without its per-member cost.
+
+    A member whose header fits plain ustar (ASCII names of at most 100 bytes, numbers that
+    fit their fields, no extended headers) gets its header built here; any other member is
+    handed to `tarfile.TarInfo.tobuf`, so long names, non-ASCII names, xattrs and large
+    files come out exactly as tarfile writes them.  Output is buffered and written to
+    `out` in chunks of about 1 MiB; `close` writes the end-of-archive blocks, padded to a
+    10 KiB record as tarfile does.
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._buf = bytearray()
+        self._offset = 0
+
+    def entry(
+        self,
+        name: str,
+        kind: bytes,
+        mode: int,
+        uid: int,
+        gid: int,
+        mtime: int,
+        *,
+        size: int = 0,
+        link: str = "",
+        dev: tuple[int, int] | None = None,
+        pax: dict[str, str] | None = None,
+    ) -> None:
+        """Append the header of one member (`name` already has a directory's "/");
+        a regular file's `size` bytes must follow through `data`."""
+        header = None
+        if (
+            not pax
+            and len(name) <= 100
+            and len(link) <= 100
+            and name.isascii()
+            and link.isascii()
+            and 0 <= uid < _SMALL7
+            and 0 <= gid < _SMALL7
+            and 0 <= size < _SMALL11
+            and 0 <= mtime < _SMALL11
+            and (dev is None or (0 <= dev[0] < _SMALL7 and 0 <= dev[1] < _SMALL7))
+        ):
+            header = _ustar(name, kind, mode, uid, gid, size, mtime, link, dev)
+        else:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.gid = kind, mode, uid, gid
+            info.size, info.mtime, info.linkname = size, mtime, link
+            info.uname = info.gname = ""
+            if dev is not None:
+                info.devmajor, info.devminor = dev
+            if pax:
+                info.pax_headers = pax
+            header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        self._put(header)
+
+    def data(self, fd: int, size: int) -> None:
+        """Append `size` bytes read from `fd` and pad them to a block; a file that ends
+        sooner is an error (as with tarfile), one that grew is cut at `size`."""
+        left = size
+        while left:
+            chunk = os.read(fd, min(left, _FLUSH_AT))
+            if not chunk:
+                raise OSError(errno.EIO, "unexpected end of data")
+            self._put(chunk)
+            left -= len(chunk)
+        if size % _BLOCK:
+            self._put(bytes(_BLOCK - size % _BLOCK))
+
+    def close(self) -> None:
+        """End the archive (two zero blocks, then zeros up to a whole record) and flush."""
+        self._put(bytes(2 * _BLOCK))
+        if self._offset % _RECORD:
+            self._put(bytes(_RECORD - self._offset % _RECORD))
+        self._flush()
+
+    def _put(self, data: bytes) -> None:
+        self._buf += data
+        self._offset += len(data)
+        if len(self._buf) >= _FLUSH_AT:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buf:
+            self._out.write(bytes(self._buf))
+            self._buf.clear()
+
+
+def _ustar(
+    name: str,
+    kind: bytes,
+    mode: int,
+    uid: int,
+    gid: int,
+    size: int,
+    mtime: int,
+    link: str,
+    dev: tuple[int, int] | None,
+) -> bytes:
+    """The 512-byte ustar header tarfile writes for these (range-checked) values."""
+    devices = _NO_DEVICE if dev is None else b"%07o\0%07o\0" % dev
+    head = b"".join(
+        (
+            name.encode("ascii").ljust(100, b"\0"),
+            b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode & 0o7777, uid, gid, size, mtime),
+            b"        ",
+            kind,
+            link.encode("ascii").ljust(100, b"\0"),
+            tarfile.POSIX_MAGIC,
+            bytes(64),  # empty user and group names
+            devices,
+        )
+    ).ljust(_BLOCK, b"\0")
+    return b"%s%06o\0%s" % (head[:148], sum(head), head[155:])
