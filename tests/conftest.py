@@ -1,40 +1,30 @@
-"""Shared fixtures: one real docklingd per test worker, and the leak check at its end."""
+"""Shared fixtures: a real docklingd per test worker (`daemon`), daemons of a test's own
+(`own_daemon`, `bare_daemon` without the busybox image), each with the leak check at its end."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers.daemon import (
-    Daemon,
-    build_prerequisites,
-    import_busybox,
-    leaks,
-    remove_all_containers,
-    remove_all_networks,
-    remove_daemon_network,
-    start_daemon,
-    stop_daemon,
-)
+from tests.helpers.daemon import Daemon, running_daemon
 
 
 @pytest.fixture(scope="session")
 def daemon() -> Iterator[Daemon]:
-    build_prerequisites()
-    d = start_daemon()
-    try:
-        import_busybox(d)
+    with running_daemon() as d:
         yield d
-    finally:
-        ids = remove_all_containers(d) if d.process.poll() is None else []
-        if d.process.poll() is None:
-            remove_all_networks(d)
-        stop_daemon(d)
-        leaked = leaks(d, ids)
-        remove_daemon_network(d)
-        log = d.log_path.read_text()[-4000:] if d.log_path.exists() else ""
-        if not leaked:
-            shutil.rmtree(d.root, ignore_errors=True)
-        assert not leaked, f"leaked after the session: {leaked}\n{log}"
+
+
+@pytest.fixture
+def own_daemon() -> Iterator[Daemon]:
+    """A daemon the test may kill and restart."""
+    with running_daemon() as d:
+        yield d
+
+
+@pytest.fixture
+def bare_daemon() -> Iterator[Daemon]:
+    """Like `own_daemon`, with an empty image store."""
+    with running_daemon(with_busybox=False) as d:
+        yield d

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import uuid
@@ -16,10 +15,6 @@ import pytest
 
 from tests.helpers.daemon import (
     Daemon,
-    build_prerequisites,
-    import_busybox,
-    leaks,
-    remove_all_containers,
     start_daemon,
     stop_daemon,
 )
@@ -197,22 +192,6 @@ def test_bad_health_flags_are_refused(daemon: Any) -> None:
         {"Image": daemon.image, "Healthcheck": {"Test": ["BOGUS"]}},
     )
     assert status == 400, body
-
-
-@pytest.fixture
-def own_daemon() -> Iterator[Daemon]:
-    """A daemon of this test's own, since the test restarts it."""
-    build_prerequisites()
-    d = start_daemon()
-    import_busybox(d)
-    yield d
-    if d.process.poll() is not None:
-        d.process = start_daemon(root=d.root).process
-    ids = remove_all_containers(d)
-    stop_daemon(d)
-    leaked = leaks(d, ids)
-    assert not leaked, leaked
-    shutil.rmtree(d.root, ignore_errors=True)
 
 
 @pytest.mark.slow

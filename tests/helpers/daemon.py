@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -328,3 +330,30 @@ def remove_daemon_network(daemon: Daemon) -> None:
     subprocess.run(["nft", "delete", "table", "ip", config["nft-table"]], capture_output=True)
     n = int(config["link-prefix"][1:], 16)
     shutil.rmtree(Path("/tmp") / f"dlnet-{n}", ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_daemon(*, with_busybox: bool = True) -> Iterator[Daemon]:
+    """A docklingd for the block, torn down after it with the leak check.
+
+    A test may kill the daemon: it is brought back to clean up, so that what its
+    containers made is removed through the daemon and the check sees what really leaked.
+    """
+    build_prerequisites()
+    d = start_daemon()
+    try:
+        if with_busybox:
+            import_busybox(d)
+        yield d
+    finally:
+        if d.process.poll() is not None:
+            d.process = start_daemon(root=d.root).process
+        ids = remove_all_containers(d)
+        remove_all_networks(d)
+        stop_daemon(d)
+        leaked = leaks(d, ids)
+        remove_daemon_network(d)
+        log = d.log_path.read_text()[-4000:] if d.log_path.exists() else ""
+        if not leaked:
+            shutil.rmtree(d.root, ignore_errors=True)
+        assert not leaked, f"leaked: {leaked}\n{log}"

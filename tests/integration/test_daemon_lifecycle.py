@@ -4,42 +4,20 @@ from __future__ import annotations
 
 import grp
 import os
-import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.helpers.daemon import (
     VENV_BIN,
     Daemon,
-    build_prerequisites,
-    import_busybox,
-    leaks,
-    remove_all_containers,
     start_daemon,
     stop_daemon,
 )
 
 pytestmark = [pytest.mark.runc, pytest.mark.slow]
-
-
-@pytest.fixture
-def own_daemon() -> Iterator[Daemon]:
-    """A daemon of this test's own, since the test kills and restarts it."""
-    build_prerequisites()
-    d = start_daemon()
-    import_busybox(d)
-    yield d
-    if d.process.poll() is not None:
-        d.process = start_daemon(root=d.root).process
-    ids = remove_all_containers(d)
-    stop_daemon(d)
-    leaked = leaks(d, ids)
-    assert not leaked, leaked
-    shutil.rmtree(d.root, ignore_errors=True)
 
 
 def restart(d: Daemon, *, kill: bool) -> Daemon:

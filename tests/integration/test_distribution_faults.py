@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,10 +19,7 @@ import pytest
 
 from tests.helpers.daemon import (
     Daemon,
-    build_prerequisites,
     import_busybox,
-    leaks,
-    remove_all_containers,
     start_daemon,
     stop_daemon,
 )
@@ -50,18 +46,9 @@ def registry() -> Iterator[Registry]:
 
 
 @pytest.fixture
-def own_daemon() -> Iterator[Daemon]:
-    """A daemon of this test's own, since the test kills and restarts it."""
-    build_prerequisites()
-    d = start_daemon()
-    yield d
-    if d.process.poll() is not None:
-        d.process = start_daemon(root=d.root).process
-    ids = remove_all_containers(d)
-    stop_daemon(d)
-    leaked = leaks(d, ids)
-    assert not leaked, leaked
-    shutil.rmtree(d.root, ignore_errors=True)
+def own_daemon(bare_daemon: Daemon) -> Daemon:
+    """These tests start from an empty image store."""
+    return bare_daemon
 
 
 def restart(d: Daemon, *, kill: bool) -> None:
