@@ -6,6 +6,7 @@ Traffic goes only to 127.0.0.1, to the daemon's bridge addresses and to containe
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -265,6 +266,7 @@ def test_kill_9_restart_keeps_ports_without_duplicate_rules() -> None:
         import_busybox,
         leaks,
         remove_all_containers,
+        remove_daemon_network,
         start_daemon,
         stop_daemon,
     )
@@ -297,4 +299,7 @@ def test_kill_9_restart_keeps_ports_without_duplicate_rules() -> None:
         ids = remove_all_containers(d) if d.process.poll() is None else []
         stop_daemon(d)
         leaked = leaks(d, ids)
+        remove_daemon_network(d)
+        if not leaked:
+            shutil.rmtree(d.root, ignore_errors=True)
     assert not leaked, leaked

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import socket
 import subprocess
 import threading
@@ -76,6 +77,7 @@ def test_dns_forwards_other_names_to_daemon_json_dns(resolver: TinyResolver) -> 
         leaks,
         remove_all_containers,
         remove_all_networks,
+        remove_daemon_network,
         start_daemon,
         stop_daemon,
     )
@@ -108,6 +110,9 @@ def test_dns_forwards_other_names_to_daemon_json_dns(resolver: TinyResolver) -> 
             remove_all_networks(d)
         stop_daemon(d)
         leaked = leaks(d, ids)
+        remove_daemon_network(d)
+        if not leaked:
+            shutil.rmtree(d.root, ignore_errors=True)
     assert not leaked, leaked
 
 
