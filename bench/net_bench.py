@@ -37,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import sections
 from engines import SHIM, VENV_BIN, DockerEngine, DocklingEngine, _wait_for_ping
 from procs import CommandFailed, output_of, timed
 
@@ -359,15 +360,7 @@ def render(results: dict[str, dict[str, list[float]]], args: argparse.Namespace)
 
 def write_section(report: str) -> None:
     """Replace the net-bench section of docs/benchmarks.md (or append it the first time)."""
-    text = OUT.read_text()
-    block = f"{BEGIN}\n{report.rstrip()}\n{END}\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    OUT.write_text(text)
+    sections.write_section(OUT, BEGIN, END, report)
 
 
 def main() -> int:

@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+import sections  # noqa: E402
 from engines import DOCKER_CLI, DockerEngine, DocklingEngine  # noqa: E402
 from tests.helpers.registry import (  # noqa: E402
     BuiltImage,
@@ -58,15 +59,7 @@ END = "<!-- pull-bench:end -->"
 
 def write_section(report: str) -> None:
     """Replace the pull section of docs/benchmarks.md (or append it the first time)."""
-    text = OUT.read_text()
-    block = f"{BEGIN}\n{report.rstrip()}\n{END}\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    OUT.write_text(text)
+    sections.write_section(OUT, BEGIN, END, report)
 
 
 # -- the image ---------------------------------------------------------------------------
