@@ -85,7 +85,19 @@ def _wait_for_ping(socket_path: str, pid: int, log: Path, what: str, timeout: fl
 
 
 class DocklingEngine:
-    """A docklingd of this tree on a temp data root; `argv()` builds `dockling` command lines."""
+    """A docklingd of this tree on a temp data root; `argv()` builds `dockling` command lines.
+
+    Its default bridge, link prefix, subnet and nft table are the benchmark's own, so that a
+    docklingd already running on the machine is never touched; `stop` removes them.
+    """
+
+    config: dict[str, object] = {
+        "default-bridge-name": "dlbe0",
+        "link-prefix": "be",
+        "nft-table": "dockling_be",
+        "bip": "10.232.0.1/24",
+        "default-address-pools": [{"base": "10.232.128.0/17", "size": 24}],
+    }
 
     def __init__(self) -> None:
         # Short path: the socket lives under it and unix socket paths are limited to 107 bytes.
@@ -97,7 +109,7 @@ class DocklingEngine:
         self.container_ids: set[str] = set()
 
     def start(self) -> None:
-        (self.root / "daemon.json").write_text("{}")
+        (self.root / "daemon.json").write_text(json.dumps(self.config))
         with open(self.log, "ab") as log:
             proc = subprocess.Popen(
                 [
@@ -167,6 +179,17 @@ class DocklingEngine:
         _reap_runc_and_shims(self.root, "dockling-shim")
         unmount_all_under(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
+        # The default bridge and the nft table outlive the daemon, as Docker's do.
+        subprocess.run(
+            ["nft", "delete", "table", "ip", str(self.config["nft-table"])],
+            capture_output=True,
+            check=False,
+        )
+        subprocess.run(
+            ["ip", "link", "del", str(self.config["default-bridge-name"])],
+            capture_output=True,
+            check=False,
+        )
 
 
 def _reap_runc_and_shims(root: Path, shim_name: str) -> None:

@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sections
-from engines import SHIM, VENV_BIN, DockerEngine, DocklingEngine, _wait_for_ping
+from engines import DockerEngine, DocklingEngine
 from procs import CommandFailed, output_of, timed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,44 +63,7 @@ PORT = 5001
 class NetDocklingEngine(DocklingEngine):
     """A docklingd with this benchmark's own bridge, link prefix, subnet and nft table."""
 
-    def start(self) -> None:
-        (self.root / "daemon.json").write_text(json.dumps(DL_CONFIG))
-        with open(self.log, "ab") as log:
-            proc = subprocess.Popen(
-                [
-                    str(VENV_BIN / "docklingd"),
-                    "--data-root",
-                    str(self.root / "d"),
-                    "--exec-root",
-                    str(self.root / "r"),
-                    "--config-file",
-                    str(self.root / "daemon.json"),
-                    "-H",
-                    f"unix://{self.socket_path}",
-                    "--log-level",
-                    "info",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=dict(os.environ, DOCKLING_SHIM=str(SHIM)),
-            )
-        self.pid = proc.pid
-        _wait_for_ping(self.socket_path, self.pid, self.log, "docklingd")
-
-    def stop(self) -> None:
-        super().stop()
-        # The default bridge and the nft table outlive the daemon, as Docker's do.
-        subprocess.run(
-            ["nft", "delete", "table", "ip", str(DL_CONFIG["nft-table"])],
-            capture_output=True,
-            check=False,
-        )
-        subprocess.run(
-            ["ip", "link", "del", str(DL_CONFIG["default-bridge-name"])],
-            capture_output=True,
-            check=False,
-        )
+    config: dict[str, object] = DL_CONFIG
 
 
 Engine = NetDocklingEngine | DockerEngine
