@@ -36,6 +36,7 @@ from tests.helpers.registry import (
     free_port,
     skopeo_push,
     start_registry,
+    stop_server,
 )
 
 pytestmark = pytest.mark.root
@@ -150,14 +151,7 @@ class TLSRegistry:
         return f"{self.name}:{self.port}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+        stop_server(self.process, self.root)
 
 
 def _openssl(*args: str, cwd: Path) -> None:
