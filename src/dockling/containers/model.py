@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockling import errors
-from dockling.containers.spec import ContainerSpec, MountSpec, Resources, RestartPolicy
+from dockling.containers.spec import (
+    ContainerSpec,
+    HealthcheckSpec,
+    MountSpec,
+    Resources,
+    RestartPolicy,
+)
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -99,6 +105,9 @@ class Container:
         spec_data["mounts"] = tuple(MountSpec(**_tuples(m)) for m in spec_data.get("mounts", ()))
         spec_data["restart_policy"] = RestartPolicy(**spec_data.get("restart_policy", {}))
         spec_data["resources"] = Resources(**spec_data.get("resources", {}))
+        health = spec_data.get("healthcheck")
+        if isinstance(health, dict):
+            spec_data["healthcheck"] = HealthcheckSpec(**_tuples(health))
         spec = ContainerSpec(**_tuples(spec_data))
         state = dict(data["state"])
         state["status"] = Status(state["status"])

@@ -111,14 +111,6 @@ class ContainerSpec:
     mac_address: str = ""
     healthcheck: HealthcheckSpec | None = None
 
-    def __post_init__(self) -> None:
-        # A record read back from JSON holds the healthcheck as a plain mapping.
-        raw: object = self.healthcheck
-        if isinstance(raw, dict):
-            data = dict(raw)
-            data["test"] = tuple(data.get("test") or ())
-            object.__setattr__(self, "healthcheck", HealthcheckSpec(**data))
-
 
 @dataclass(frozen=True, slots=True)
 class ImageDefaults:
