@@ -4,6 +4,7 @@ re-pulls), and `--platform`."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -77,6 +78,33 @@ def test_independent_stages_overlap_and_print_in_order(daemon: Daemon, tmp_path:
     assert [s.split()[1] for s in steps] == [f"{i}/10" for i in range(1, 11)]
     assert out.index("stage-a-ran") < out.index("Step 3/10") < out.index("stage-b-ran")
     assert out.index("stage-b-ran") < out.index("Step 5/10")
+    assert daemon.cli("rmi", name).returncode == 0
+
+
+def test_identical_steps_of_two_stages_run_once(daemon: Daemon, tmp_path: Path) -> None:
+    """As BuildKit: the same step on the same image is one step, even with --no-cache; a
+    copied file changed later is copied up, its source stage keeps its own."""
+    stage = "WORKDIR /out\nRUN echo ran-$RANDOM && echo original > f\n"
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {daemon.image} AS left\n{stage}"
+        f"FROM {daemon.image} AS right\n{stage}"
+        f"FROM {daemon.image} AS final\n"
+        "COPY --from=left /out/f /left\n"
+        "COPY --from=right /out/f /right\n"
+        "RUN echo changed > /left\n"
+        f"FROM {daemon.image}\n"
+        "COPY --from=final /left /right /\n"
+        "COPY --from=left /out/f /left-source\n"
+        'CMD ["cat", "/left", "/right", "/left-source"]\n'
+    )
+    name = tag()
+    result = build(daemon, tmp_path, "--no-cache", "-t", name)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert len(re.findall(r"^ran-\d+$", out, re.MULTILINE)) == 1, out
+    right = out[out.index("AS right") : out.index("AS final")]
+    assert right.count(" ---> Using cache") == 2 and "Running in" not in right
+    assert run_out(daemon, name) == "changed\noriginal\noriginal\n"
     assert daemon.cli("rmi", name).returncode == 0
 
 

@@ -36,6 +36,7 @@ from dockling.build.copy import (
     parse_chmod,
     parse_chown,
 )
+from dockling.build.hardlinks import HardLinks, in_snapshot
 from dockling.build.layers import commit_image, empty_config, mounted_snapshot, store_layer
 from dockling.build.output import OrderedOutput
 from dockling.build.parser import parse_dockerfile
@@ -50,6 +51,7 @@ from dockling.containers.spec import MountSpec
 from dockling.distribution.auth import Credentials
 from dockling.distribution.service import DistributionService
 from dockling.images.store import Image
+from dockling.mount import unmount
 from dockling.runtime.users import resolve_in_root
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -202,6 +204,8 @@ class _Run:
         for arg in dockerfile.meta_args:
             self.build_args.declare_meta(arg)
         self.results: dict[int, Image] = {}
+        # Every step of this build by its cache key: identical steps run once.
+        self.steps: dict[str, asyncio.Future[Image]] = {}
         self.step = 0
         self.total = 0
 
@@ -349,23 +353,51 @@ class _Run:
                     await asyncio.to_thread(mounts_cache_key, expanded.mounts, self.context)
                 )
             key = step_key(state.image.id, expanded, *extra)
-            cached = None if self.options.no_cache else self.builder.cache.get(key)
-            image: Image | None = None
-            if cached is not None:
-                try:
-                    image = await asyncio.to_thread(self.images.get, cached)
-                except errors.NotFound:
-                    image = None
-            if image is not None:
+            shared = self.steps.get(key)
+            if shared is not None:
+                # The same step on the same image, in another stage of this build (even
+                # with --no-cache, as BuildKit): its result, made once.
+                image = await asyncio.shield(shared)
                 await state.say(" ---> Using cache\n")
             else:
-                image = await self.execute(state, expanded, config, files)
-                self.builder.cache.put(key, image.id)
+                self.steps[key] = shared = asyncio.get_running_loop().create_future()
+                shared.add_done_callback(_retrieve)
+                try:
+                    image = await self.cached_or_executed(state, expanded, config, files, key)
+                except BaseException as exc:
+                    if isinstance(exc, asyncio.CancelledError):
+                        shared.cancel()
+                    else:
+                        shared.set_exception(exc)
+                    raise
+                shared.set_result(image)
             state.image = image
             await state.say(f" ---> {image.id[7:19]}\n")
         finally:
             if files.inline_dir is not None:
                 shutil.rmtree(files.inline_dir, ignore_errors=True)
+
+    async def cached_or_executed(
+        self,
+        state: _Stage,
+        expanded: ins.Instruction,
+        config: dict[str, Any],
+        files: _Files,
+        key: str,
+    ) -> Image:
+        """The image the build cache has for `key`, or the step executed (and cached)."""
+        cached = None if self.options.no_cache else self.builder.cache.get(key)
+        if cached is not None:
+            try:
+                image = await asyncio.to_thread(self.images.get, cached)
+            except errors.NotFound:
+                pass
+            else:
+                await state.say(" ---> Using cache\n")
+                return image
+        image = await self.execute(state, expanded, config, files)
+        self.builder.cache.put(key, image.id)
+        return image
 
     async def sources(self, state: _Stage, copy: ins.Copy | ins.Add) -> _Files:
         keyword = "COPY" if isinstance(copy, ins.Copy) else "ADD"
@@ -542,6 +574,7 @@ class _Run:
     ) -> Image:
         keyword = "COPY" if isinstance(copy, ins.Copy) else "ADD"
         dest = destination(copy.dest, str(config.get("WorkingDir") or "/"))
+        snapshots = self.images.snapshotter()
         with self.images.lease() as held:
             self.images.hold(held, *image.chain_ids)
             with mounted_snapshot(self.images, image.top_layer, writable=True) as (key, root):
@@ -552,18 +585,25 @@ class _Run:
                 )
                 if files.image is not None:
                     with mounted_snapshot(self.images, files.image.top_layer, writable=False) as (
-                        _k,
+                        view,
                         src_root,
                     ):
+                        links = HardLinks(
+                            root,
+                            in_snapshot(src_root, snapshots.parent_paths(view)),
+                            self.epoch,
+                            snapshots.parent_paths(key),
+                        )
                         staged = [
                             Source(resolve_in_root(src_root, s.path), s.name) for s in files.main
                         ]
-                        copy_sources(root, [*files.inline, *staged], dest, options, keyword)
+                        copy_sources(root, [*files.inline, *staged], dest, options, keyword, links)
                 else:
-                    copy_sources(root, files.all(), dest, options, keyword)
-                layer = store_layer(
-                    self.images, key, image.top_layer, held, self.epoch, mounted_at=root
-                )
+                    links = HardLinks(root, self.in_context, self.epoch)
+                    copy_sources(root, files.all(), dest, options, keyword, links)
+                unmount(root, detach=True)
+                links.finish(snapshots.fs_path(key))
+                layer = store_layer(self.images, key, image.top_layer, held, self.epoch)
             kind = "multi" if len(files.all()) > 1 else "file"
             history = f"/bin/sh -c #(nop) {keyword} {kind}:{files.checksum[7:]} in {dest} "
             return commit_image(
@@ -574,6 +614,10 @@ class _Run:
                 layer,
                 epoch=self.epoch,
             )
+
+    def in_context(self, path: str) -> str | None:
+        """`path` itself when it is in the build's context dir (linkable as it is)."""
+        return path if path.startswith(str(self.context) + "/") else None
 
     def workdir(self, image: Image, config: dict[str, Any], history: str) -> Image:
         path = str(config.get("WorkingDir") or "/")
@@ -609,6 +653,12 @@ class _Files:
 
     def all(self) -> list[Source]:
         return [*self.inline, *self.main]
+
+
+def _retrieve(future: asyncio.Future[Image]) -> None:
+    """Mark a step's failure as seen: the stage that ran it raises it; no other need wait."""
+    if not future.cancelled():
+        future.exception()
 
 
 def commit_image_scratch(images: Any, epoch: int | None) -> Image:

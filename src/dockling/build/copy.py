@@ -21,6 +21,7 @@ import stat
 import tarfile
 from dataclasses import dataclass
 
+from dockling.build.hardlinks import HardLinks
 from dockling.errors import InvalidParameter, NotFound
 from dockling.runtime.users import resolve_in_root, resolve_user
 
@@ -151,9 +152,15 @@ def destination(dest: str, workdir: str) -> str:
 
 
 def copy_sources(
-    image_root: str, sources: list[Source], dest: str, options: CopyOptions, keyword: str
+    image_root: str,
+    sources: list[Source],
+    dest: str,
+    options: CopyOptions,
+    keyword: str,
+    links: HardLinks | None = None,
 ) -> None:
-    """Copy `sources` to the absolute `dest` inside the mounted `image_root`."""
+    """Copy `sources` to the absolute `dest` inside the mounted `image_root`; with `links`,
+    files that can be are linked instead, once `links.finish` is called."""
     dest_is_dir = dest.endswith("/")
     target = resolve_in_root(image_root, dest)
     if len(sources) > 1 and not dest_is_dir and not os.path.isdir(target):
@@ -162,17 +169,19 @@ def copy_sources(
             "a directory and end with a /"
         )
     for source in sources:
+        if links is not None:
+            links.next_source()
         real = source.path
         st = os.stat(real) if os.path.exists(real) else os.lstat(real)
         if stat.S_ISDIR(st.st_mode):
             make_dirs(image_root, dest.rstrip("/") or "/", options)
-            _copy_tree_contents(real, resolve_in_root(image_root, dest), options)
+            _copy_tree_contents(real, resolve_in_root(image_root, dest), options, links)
             continue
         # ADD extracts local archives only; a downloaded one is copied as it is.
         remote = source.name.startswith(("http://", "https://"))
         if options.extract_archives and not remote and _is_archive(real):
             make_dirs(image_root, dest.rstrip("/") or "/", options)
-            _extract(real, resolve_in_root(image_root, dest), options)
+            _extract(real, resolve_in_root(image_root, dest), options, links)
             continue
         if dest_is_dir or os.path.isdir(target):
             parent = dest.rstrip("/") or "/"
@@ -181,7 +190,7 @@ def copy_sources(
             parent, file_dest = posixpath.dirname(dest) or "/", dest
         make_dirs(image_root, parent, options)
         out = resolve_in_root(image_root, file_dest)
-        _copy_entry(real, out, options, follow=True)
+        _copy_entry(real, out, options, links, follow=True)
 
 
 def make_dirs(image_root: str, path: str, options: CopyOptions) -> None:
@@ -199,12 +208,14 @@ def make_dirs(image_root: str, path: str, options: CopyOptions) -> None:
                 os.lchown(host, *options.owner)
 
 
-def _copy_tree_contents(src: str, dst: str, options: CopyOptions) -> None:
+def _copy_tree_contents(src: str, dst: str, options: CopyOptions, links: HardLinks | None) -> None:
     for name in sorted(os.listdir(src)):
-        _copy_entry(os.path.join(src, name), os.path.join(dst, name), options, follow=False)
+        _copy_entry(os.path.join(src, name), os.path.join(dst, name), options, links, follow=False)
 
 
-def _remove_existing(path: str, keep_dir: bool) -> None:
+def _remove_existing(path: str, keep_dir: bool, links: HardLinks | None) -> None:
+    if links is not None and not keep_dir:
+        links.forget(path)
     if not os.path.lexists(path):
         return
     if os.path.isdir(path) and not os.path.islink(path):
@@ -215,20 +226,27 @@ def _remove_existing(path: str, keep_dir: bool) -> None:
         os.unlink(path)
 
 
-def _copy_entry(src: str, dst: str, options: CopyOptions, *, follow: bool) -> None:
+def _copy_entry(
+    src: str, dst: str, options: CopyOptions, links: HardLinks | None, *, follow: bool
+) -> None:
     st = os.stat(src) if follow else os.lstat(src)
     mode = stat.S_IMODE(st.st_mode) if options.mode is None else options.mode
     owner = options.owner if options.owner is not None else (st.st_uid, st.st_gid)
     if stat.S_ISDIR(st.st_mode):
-        _remove_existing(dst, keep_dir=True)
+        _remove_existing(dst, keep_dir=True, links=links)
         if not os.path.isdir(dst):
+            if links is not None:
+                links.forget(dst)
             os.mkdir(dst)
-        _copy_tree_contents(src, dst, options)
+        _copy_tree_contents(src, dst, options, links)
         os.lchown(dst, *owner)
         os.chmod(dst, mode)
-        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+        if links is not None:
+            links.set_dir_times(dst, st.st_atime_ns, st.st_mtime_ns)
+        else:
+            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
         return
-    _remove_existing(dst, keep_dir=False)
+    _remove_existing(dst, keep_dir=False, links=links)
     if stat.S_ISLNK(st.st_mode):
         os.symlink(os.readlink(src), dst)
         os.lchown(dst, *owner)
@@ -236,6 +254,8 @@ def _copy_entry(src: str, dst: str, options: CopyOptions, *, follow: bool) -> No
         return
     if not stat.S_ISREG(st.st_mode):
         return  # devices, fifos and sockets are not copied
+    if links is not None and links.offer(src, st, dst, owner, mode):
+        return
     shutil.copyfile(src, dst, follow_symlinks=True)
     os.lchown(dst, *owner)
     os.chmod(dst, mode)
@@ -249,7 +269,7 @@ def _is_archive(path: str) -> bool:
         return False
 
 
-def _extract(archive: str, dst: str, options: CopyOptions) -> None:
+def _extract(archive: str, dst: str, options: CopyOptions, links: HardLinks | None) -> None:
     """Unpack a tar archive into `dst`; names may not leave it, links stay as written."""
     with tarfile.open(archive, "r:*") as tar:
         for member in tar:
@@ -264,7 +284,7 @@ def _extract(archive: str, dst: str, options: CopyOptions) -> None:
             if member.isdir():
                 os.makedirs(out, exist_ok=True)
             else:
-                _remove_existing(out, keep_dir=False)
+                _remove_existing(out, keep_dir=False, links=links)
                 if member.issym():
                     os.symlink(member.linkname, out)
                 elif member.islnk():
