@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dockling.archive.extract import extract_layer
-from dockling.diff.compare import ChangeKind, changes, write_layer
+from dockling.diff.compare import ChangeKind, changes, has_changes, write_layer
 
 pytestmark = pytest.mark.root
 
@@ -75,3 +75,20 @@ def test_changes_follow_docker_rules(tmp_path: Path) -> None:
     assert found["/opaque"] is ChangeKind.MODIFIED
     assert found["/link"] is ChangeKind.ADDED
     assert list(found) == sorted(found)
+
+
+def test_has_changes_agrees_with_changes(tmp_path: Path) -> None:
+    lower, upper = make_trees(tmp_path)
+    assert has_changes(upper, [lower])
+    # Only what the runtime leaves (bind-mount targets in an existing /etc, its mtime
+    # unchanged) and a whiteout of something never below: no change.
+    quiet = tmp_path / "quiet"
+    (quiet / "etc").mkdir(parents=True)
+    (quiet / "etc" / "hosts").touch()
+    os.mknod(quiet / "never-there", stat.S_IFCHR | 0o000, os.makedev(0, 0))
+    os.utime(
+        quiet / "etc", ns=(os.stat(lower / "etc").st_atime_ns, os.stat(lower / "etc").st_mtime_ns)
+    )
+    os.chmod(quiet / "etc", stat.S_IMODE(os.stat(lower / "etc").st_mode))
+    assert changes(quiet, [lower]) == []
+    assert not has_changes(quiet, [lower])

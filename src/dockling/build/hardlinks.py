@@ -7,14 +7,15 @@ have the source's owner, mode, mtime (whole seconds: a layer tar keeps no more) 
 content can be the source's inode itself: the layer tar written from it is the same.
 
 Why that is safe: sources are committed snapshots and the build's context, which nothing
-changes in place (overlay copies a lower file up before any write; `settle_upper` only
-resets the atime of an already settled file); a file whose mtime it would clamp to
-SOURCE_DATE_EPOCH is copied instead.  The same inode reached through two COPY sources is
-copied the second time, as Docker makes two files; two names of one inode inside one
-copied tree stay one inode, as Docker keeps hard links within what it copies.  A file of
-the destination's own layers is copied too.  What remains visible: a copied file's link
-count, and two COPYs of one file into one image (two stages deduplicated, say) show one
-inode, as BuildKit's hard-linked merges do; layer tars and digests are unaffected.
+changes in place (overlay copies a lower file up before any write; settling the new upper
+dir, `write_layer(settle=True)`, only resets the atime of an already settled file); a file
+whose mtime it would clamp to SOURCE_DATE_EPOCH is copied instead.  The same inode
+reached through two COPY sources is copied the second time, as Docker makes two files;
+two names of one inode inside one copied tree stay one inode, as Docker keeps hard links
+within what it copies.  A file of the destination's own layers is copied too.  What
+remains visible: a copied file's link count, and two COPYs of one file into one image
+(two stages deduplicated, say) show one inode, as BuildKit's hard-linked merges do; layer
+tars and digests are unaffected.
 
 Why deferred: the copy goes through the new snapshot's overlay mount (which resolves the
 destination as the image sees it) and link(2) cannot cross mounts, so the links are

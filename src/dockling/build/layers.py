@@ -10,21 +10,17 @@ digests.  A step's own snapshot becomes the layer's snapshot: its tar is never e
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import platform
-import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from dockling.archive import whiteouts
 from dockling.content.store import BlobInfo
-from dockling.diff.compare import changes, is_placeholder, write_layer
+from dockling.diff.compare import has_changes, write_layer
 from dockling.ids import ChainID, DiffID, generate_id
 from dockling.images.store import UNCOMPRESSED_LAYER, Image, ImageService
 from dockling.mount import mount_all, unmount
@@ -62,67 +58,6 @@ class NewLayer:
     media_type: str
 
 
-def settle_upper(upper: Path, epoch: int | None) -> None:
-    """Make the upper dir `upper` hold exactly what extracting its layer tar gives.
-
-    The tar `write_layer` makes of it leaves out the runtime's mount placeholders and
-    sockets, the overlay bookkeeping xattrs (trusted.overlay.*, except an opaque mark)
-    and every xattr of a symlink, and keeps whole-second mtimes; extraction sets atime to
-    mtime.  Done here in place, with mtimes clamped to `epoch` when given, so the upper
-    dir can be committed as the layer's snapshot and its tar written as it now stands.
-    """
-    entries: list[tuple[str, os.stat_result]] = []
-    stack = [os.fspath(upper)]
-    while stack:
-        directory = stack.pop()
-        with os.scandir(directory) as it:
-            for entry in it:
-                st = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode):
-                    stack.append(entry.path)
-                entries.append((entry.path, st))
-    # The root is no tar entry, but overlay marks the upper root too (uuid, impure).
-    _strip_xattrs(os.fspath(upper), symlink=False)
-    root = os.fspath(upper) + "/"
-    timed: list[tuple[str, os.stat_result]] = []
-    for path, st in entries:
-        if stat.S_ISSOCK(st.st_mode) or is_placeholder(path.removeprefix(root), st):
-            os.unlink(path)
-            continue
-        if not whiteouts.is_overlay_whiteout(st):
-            _strip_xattrs(path, symlink=stat.S_ISLNK(st.st_mode))
-        timed.append((path, st))
-    # Children before their directories (the walk lists a directory before its
-    # contents), with the times read before anything inside changed.
-    for path, st in reversed(timed):
-        seconds = st.st_mtime_ns // 1_000_000_000
-        if epoch is not None:
-            seconds = min(seconds, epoch)
-        ns = seconds * 1_000_000_000
-        if st.st_mtime_ns != ns or st.st_atime_ns != ns:
-            os.utime(path, ns=(ns, ns), follow_symlinks=False)
-
-
-def _strip_xattrs(path: str, *, symlink: bool) -> None:
-    """Drop the xattrs a layer tar does not carry from `path`."""
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError as e:
-        if e.errno in (errno.ENOTSUP, errno.EPERM):
-            return
-        raise
-    for name in names:
-        if not symlink and not name.startswith(whiteouts.OVERLAY_XATTR_PREFIX):
-            continue
-        if (
-            not symlink
-            and name == whiteouts.OPAQUE_XATTR
-            and os.getxattr(path, name, follow_symlinks=False) == b"y"
-        ):
-            continue
-        os.removexattr(path, name, follow_symlinks=False)
-
-
 def store_layer(
     images: ImageService,
     key: str,
@@ -136,7 +71,8 @@ def store_layer(
     nothing changed.
 
     The snapshot's upper dir itself becomes the layer's committed snapshot (no second
-    extraction), once settled to what its tar holds; the tar goes to the content store,
+    extraction), settled to what its tar holds as the tar is written (`write_layer`'s
+    `settle`); the tar goes to the content store,
     its digest (the tar is uncompressed) being the DiffID.  `mounted_at`, where the
     snapshot is mounted, is unmounted first: an upper dir is not changed under a live
     overlay.  When the layer is new `key` is gone afterwards; otherwise it is left for
@@ -144,13 +80,13 @@ def store_layer(
     """
     snapshots = images.snapshotter()
     upper = snapshots.fs_path(key)
-    if not changes(upper, snapshots.parent_paths(key)):
+    if not has_changes(upper, snapshots.parent_paths(key)):
         return None
     if mounted_at is not None:
         unmount(mounted_at, detach=True)
-    settle_upper(upper, epoch)
     with images.content().writer() as writer:
-        write_layer(upper, writer)  # type: ignore[arg-type]
+        # Settled as it is written: the upper dir becomes what its tar holds.
+        write_layer(upper, writer, settle=True, epoch=epoch)  # type: ignore[arg-type]
         images.hold(held, writer.digest())
         blob = writer.commit()
     parent = ChainID(parent_chain) if parent_chain else None

@@ -289,13 +289,25 @@ class Launcher:
         delete it (that costs a process per call on every `--rm` exit otherwise).
         """
         runtime = self.runtime_for(container)
-        if runtime.has_state(container.id):
-            try:
-                await runtime.delete(container.id, force=True)
-            except errors.DocklingError as exc:
-                log.warning("runtime delete of %s: %s", container.short_id, exc)
-        rootfs = self.rootfs(container.id)
-        await asyncio.to_thread(self._unmount_rootfs, rootfs)
+
+        async def delete() -> None:
+            if runtime.has_state(container.id):
+                try:
+                    await runtime.delete(container.id, force=True)
+                except errors.DocklingError as exc:
+                    log.warning("runtime delete of %s: %s", container.short_id, exc)
+
+        # The runtime's delete (a process of its own) never touches the rootfs mount of
+        # this namespace, and a container's processes see their own copy of it (each has
+        # its own mount and PID namespaces): the two run at once.
+        results = await asyncio.gather(
+            delete(),
+            asyncio.to_thread(self._unmount_rootfs, self.rootfs(container.id)),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         await asyncio.to_thread(remove_cgroups, f"{CGROUP_PARENT}/{container.id}")
 
     @staticmethod

@@ -467,7 +467,11 @@ class ContainerService:
         live = self._live_for(container.id)
         live.watcher = None
         self.health.end(container.id)
-        await self.launcher.teardown(container)
+        try:
+            await self.launcher.teardown(container)
+        except errors.DocklingError as exc:
+            # The exit is still recorded and announced: waiters must not hang on a mount.
+            log.error("teardown of %s after its exit: %s", container.short_id, exc)
         await self._release_network(container)
         container.state.move(Status.EXITED)
         container.state.pid = 0

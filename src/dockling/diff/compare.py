@@ -95,17 +95,33 @@ def changes(upper: Path, lowers: Sequence[Path]) -> list[Change]:
     or mtime differ, or when something directly inside it was added or deleted.
     """
     found: dict[str, ChangeKind] = {}
+    for path, kind in _each_change(upper, lowers):
+        found[path] = kind
+        if kind is not ChangeKind.MODIFIED:
+            parent = os.path.dirname(path)
+            if parent != "/" and parent not in found:
+                found[parent] = ChangeKind.MODIFIED
+    return [Change(p, found[p]) for p in sorted(found)]
+
+
+def has_changes(upper: Path, lowers: Sequence[Path]) -> bool:
+    """Whether `changes` would find anything; stops at the first change it meets."""
+    return next(_each_change(upper, lowers), None) is not None
+
+
+def _each_change(upper: Path, lowers: Sequence[Path]) -> Iterator[tuple[str, ChangeKind]]:
+    """Each entry of `upper` that is a change, in walk order (parents before children);
+    the parents of added and deleted entries are left to the caller."""
     for rel, st in _walk(upper):
-        path = "/" + rel
         below = _lower_lstat(lowers, rel)
         if below is None and is_placeholder(rel, st):
             continue
         if whiteouts.is_overlay_whiteout(st):
             if below is None:
                 continue
-            kind = ChangeKind.DELETED
+            yield "/" + rel, ChangeKind.DELETED
         elif below is None:
-            kind = ChangeKind.ADDED
+            yield "/" + rel, ChangeKind.ADDED
         elif (
             stat.S_ISDIR(st.st_mode)
             and stat.S_ISDIR(below.st_mode)
@@ -118,13 +134,7 @@ def changes(upper: Path, lowers: Sequence[Path]) -> list[Change]:
         ):
             continue
         else:
-            kind = ChangeKind.MODIFIED
-        found[path] = kind
-        if kind is not ChangeKind.MODIFIED:
-            parent = os.path.dirname(path)
-            if parent != "/" and parent not in found:
-                found[parent] = ChangeKind.MODIFIED
-    return [Change(p, found[p]) for p in sorted(found)]
+            yield "/" + rel, ChangeKind.MODIFIED
 
 
 def _only_placeholders(upper: Path, rel: str) -> bool:
@@ -151,15 +161,71 @@ def _xattrs(path: str) -> dict[str, str]:
     return headers
 
 
-def write_layer(upper: Path, out: BinaryIO) -> None:
+def write_layer(
+    upper: Path, out: BinaryIO, *, settle: bool = False, epoch: int | None = None
+) -> None:
     """Write `upper` as an uncompressed layer tar (PAX) to `out`.
 
     Overlay whiteouts become `.wh.NAME` entries, opaque directories get a `.wh..wh..opq`
     marker, the runtime's mount placeholders are left out; owners, modes (setuid, setgid
     and sticky included), mtimes, xattrs (except trusted.overlay.*), hard links (within
     the layer), symlinks, devices and fifos are kept.  Sockets are skipped, as Docker does.
+
+    With `settle`, the same walk also makes `upper` hold exactly what extracting the tar
+    gives, so that it can be kept as the layer's snapshot: placeholders and sockets are
+    deleted, the overlay's bookkeeping xattrs (but an opaque mark) and every xattr of a
+    symlink removed, mtimes cut to whole seconds (and clamped to `epoch` when given, in
+    the tar too) with atime set to mtime, as extraction sets them.
     """
-    write_tree(upper, out, name="", skip_placeholders=True)
+    if not settle:
+        write_tree(upper, out, name="", skip_placeholders=True)
+        return
+    root = os.fspath(upper)
+    _settle_xattrs(root, symlink=False)  # no tar entry, but overlay marks the root too
+    links: dict[tuple[int, int], str] = {}
+    times: list[tuple[str, os.stat_result, int]] = []
+    tar = TarWriter(out)
+    for rel, st in _walk(upper):
+        full = os.path.join(root, rel)
+        if stat.S_ISSOCK(st.st_mode) or is_placeholder(rel, st):
+            os.unlink(full)
+            continue
+        pax = None
+        if not whiteouts.is_overlay_whiteout(st):
+            pax = _settle_xattrs(full, symlink=stat.S_ISLNK(st.st_mode))
+        seconds = st.st_mtime_ns // 1_000_000_000
+        if epoch is not None:
+            seconds = min(seconds, epoch)
+        times.append((full, st, seconds * 1_000_000_000))
+        _add(tar, full, rel, st, links, mtime=seconds, pax=pax)
+    tar.close()
+    # Children before their directories (the walk lists a directory first), with the
+    # times read before anything inside changed (a deleted placeholder changes its dir).
+    for path, st, ns in reversed(times):
+        if st.st_mtime_ns != ns or st.st_atime_ns != ns:
+            os.utime(path, ns=(ns, ns), follow_symlinks=False)
+
+
+def _settle_xattrs(path: str, *, symlink: bool) -> dict[str, str]:
+    """Remove the xattrs a layer tar does not carry from `path`; return the PAX headers
+    of those it does."""
+    headers: dict[str, str] = {}
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError as e:
+        if e.errno in (errno.ENOTSUP, errno.EPERM):
+            return headers
+        raise
+    for name in names:
+        if not symlink and name.startswith(whiteouts.OVERLAY_XATTR_PREFIX):
+            if name == whiteouts.OPAQUE_XATTR and _is_opaque(path):
+                continue  # kept on disk; the tar says it with a marker entry
+        elif not symlink:
+            value = os.getxattr(path, name, follow_symlinks=False)
+            headers[_XATTR_PAX_PREFIX + name] = value.decode("utf-8", "surrogateescape")
+            continue
+        os.removexattr(path, name, follow_symlinks=False)
+    return headers
 
 
 def write_tree(source: Path, out: BinaryIO, *, name: str, skip_placeholders: bool = False) -> None:
@@ -200,16 +266,24 @@ def _add(
     arcname: str,
     st: os.stat_result,
     links: dict[tuple[int, int], str],
+    *,
+    mtime: int | None = None,
+    pax: dict[str, str] | None = None,
 ) -> None:
+    """Write one entry; `mtime` and `pax` (the xattr headers) when the caller knows them."""
     mode = st.st_mode
-    mtime = st.st_mtime_ns // 1_000_000_000
+    if mtime is None:
+        mtime = st.st_mtime_ns // 1_000_000_000
     if whiteouts.is_overlay_whiteout(st):
         head, base = os.path.split(arcname)
         name = os.path.join(head, whiteouts.WHITEOUT_PREFIX + base)
         tar.entry(name, tarfile.REGTYPE, 0o600, 0, 0, mtime)
         return
     perm, uid, gid = stat.S_IMODE(mode), st.st_uid, st.st_gid
-    pax = None if stat.S_ISLNK(mode) else _xattrs(full)
+    if stat.S_ISLNK(mode):
+        pax = None
+    elif pax is None:
+        pax = _xattrs(full)
     if stat.S_ISDIR(mode):
         dirname = arcname if arcname.endswith("/") else arcname + "/"
         tar.entry(dirname, tarfile.DIRTYPE, perm, uid, gid, mtime, pax=pax)

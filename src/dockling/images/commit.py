@@ -12,7 +12,7 @@ from typing import Any
 
 from dockling import errors
 from dockling.content.store import BlobInfo
-from dockling.diff.compare import changes, write_layer
+from dockling.diff.compare import has_changes, write_layer
 from dockling.ids import ChainID, DiffID, chain_id
 from dockling.images.changes import apply_changes
 from dockling.images.reference import Reference, parse_tagged
@@ -62,7 +62,7 @@ def commit(images: ImageService, request: CommitRequest) -> Image:
     layers: list[tuple[ChainID, DiffID, BlobInfo | None, str]] = [
         (c, d, None, "") for c, d in zip(chains, diff_ids, strict=True)
     ]
-    empty = not changes(request.upper, request.lowers)
+    empty = not has_changes(request.upper, request.lowers)
     with images.lease() as held:
         images.hold(held, parent.id, *chains)
         if not empty:
