@@ -37,7 +37,14 @@ from dockling.build.copy import (
     parse_chown,
 )
 from dockling.build.hardlinks import HardLinks, in_snapshot
-from dockling.build.layers import commit_image, empty_config, mounted_snapshot, store_layer
+from dockling.build.layers import (
+    commit_image,
+    empty_config,
+    keep_step_layer,
+    mounted_snapshot,
+    store_layer,
+    write_step_layer,
+)
 from dockling.build.output import OrderedOutput
 from dockling.build.parser import parse_dockerfile
 from dockling.build.remote import download, is_url
@@ -544,14 +551,21 @@ class _Run:
         )
         parent = state.image
 
-        async def commit(container: Container) -> str:
-            def work() -> Image:
-                with self.images.lease() as held:
-                    self.images.hold(held, *parent.chain_ids)
-                    # The container has exited: its rootfs is unmounted.
-                    layer = store_layer(
-                        self.images, container.id, parent.top_layer, held, self.epoch
-                    )
+        async def commit(container: Container, torn_down: Awaitable[int]) -> str:
+            with self.images.lease() as held:
+                self.images.hold(held, *parent.chain_ids)
+                # The tar is written while the container's rootfs is being unmounted.
+                written, _ = await asyncio.gather(
+                    asyncio.to_thread(
+                        write_step_layer, self.images, container.id, held, self.epoch
+                    ),
+                    torn_down,
+                )
+
+                def keep() -> Image:
+                    layer = None
+                    if written is not None:
+                        layer = keep_step_layer(self.images, written, parent.top_layer, held)
                     return commit_image(
                         self.images,
                         parent,
@@ -561,7 +575,7 @@ class _Run:
                         epoch=self.epoch,
                     )
 
-            return (await asyncio.to_thread(work)).id
+                return (await asyncio.to_thread(keep)).id
 
         async def output(text: str) -> None:
             await state.say(text)

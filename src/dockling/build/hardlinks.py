@@ -8,7 +8,7 @@ content can be the source's inode itself: the layer tar written from it is the s
 
 Why that is safe: sources are committed snapshots and the build's context, which nothing
 changes in place (overlay copies a lower file up before any write; settling the new upper
-dir, `write_layer(settle=True)`, only resets the atime of an already settled file); a file
+dir (`Settling`) only resets the atime of an already settled file); a file
 whose mtime it would clamp to SOURCE_DATE_EPOCH is copied instead.  The same inode
 reached through two COPY sources is copied the second time, as Docker makes two files;
 two names of one inode inside one copied tree stay one inode, as Docker keeps hard links

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dockling.content.store import BlobInfo
-from dockling.diff.compare import has_changes, write_layer
+from dockling.diff.compare import Settling, has_changes, write_settled_layer
 from dockling.ids import ChainID, DiffID, generate_id
 from dockling.images.store import UNCOMPRESSED_LAYER, Image, ImageService
 from dockling.mount import mount_all, unmount
@@ -58,6 +58,45 @@ class NewLayer:
     media_type: str
 
 
+@dataclass(frozen=True)
+class WrittenLayer:
+    """A step's layer tar, stored; its snapshot is not yet settled nor committed."""
+
+    key: str
+    blob: BlobInfo
+    settling: Settling
+
+
+def write_step_layer(
+    images: ImageService, key: str, held: list[str], epoch: int | None
+) -> WrittenLayer | None:
+    """Store the tar of what the active snapshot `key` changes over its parent (held by
+    `held`); None if nothing changed.  Only reads the snapshot: it may still be mounted,
+    so a RUN's tar is written while its container's rootfs is being unmounted."""
+    snapshots = images.snapshotter()
+    upper = snapshots.fs_path(key)
+    if not has_changes(upper, snapshots.parent_paths(key)):
+        return None
+    with images.content().writer() as writer:
+        settling = write_settled_layer(upper, writer, epoch)  # type: ignore[arg-type]
+        images.hold(held, writer.digest())
+        blob = writer.commit()
+    return WrittenLayer(key, blob, settling)
+
+
+def keep_step_layer(
+    images: ImageService, written: WrittenLayer, parent_chain: str | None, held: list[str]
+) -> NewLayer:
+    """Settle the snapshot of `written` (no longer mounted) to what its tar holds and keep
+    it as the layer's snapshot: no second extraction.  When the layer is new the active
+    snapshot is gone afterwards; otherwise it is left for the caller to remove."""
+    written.settling.apply()
+    parent = ChainID(parent_chain) if parent_chain else None
+    diff_id = DiffID(written.blob.digest)
+    chain, _size = images.commit_layer(written.key, parent, diff_id, held)
+    return NewLayer(chain, diff_id, written.blob, UNCOMPRESSED_LAYER)
+
+
 def store_layer(
     images: ImageService,
     key: str,
@@ -68,31 +107,15 @@ def store_layer(
     mounted_at: str | None = None,
 ) -> NewLayer | None:
     """Keep what the active snapshot `key` changes over `parent_chain` as a layer; None if
-    nothing changed.
-
-    The snapshot's upper dir itself becomes the layer's committed snapshot (no second
-    extraction), settled to what its tar holds as the tar is written (`write_layer`'s
-    `settle`); the tar goes to the content store,
-    its digest (the tar is uncompressed) being the DiffID.  `mounted_at`, where the
-    snapshot is mounted, is unmounted first: an upper dir is not changed under a live
-    overlay.  When the layer is new `key` is gone afterwards; otherwise it is left for
-    the caller to remove.
-    """
-    snapshots = images.snapshotter()
-    upper = snapshots.fs_path(key)
-    if not has_changes(upper, snapshots.parent_paths(key)):
-        return None
+    nothing changed (`write_step_layer` then `keep_step_layer`).  `mounted_at`, where the
+    snapshot is mounted, is unmounted once the tar is written: an upper dir is not changed
+    under a live overlay."""
+    written = write_step_layer(images, key, held, epoch)
     if mounted_at is not None:
         unmount(mounted_at, detach=True)
-    with images.content().writer() as writer:
-        # Settled as it is written: the upper dir becomes what its tar holds.
-        write_layer(upper, writer, settle=True, epoch=epoch)  # type: ignore[arg-type]
-        images.hold(held, writer.digest())
-        blob = writer.commit()
-    parent = ChainID(parent_chain) if parent_chain else None
-    diff_id = DiffID(blob.digest)
-    chain, _size = images.commit_layer(key, parent, diff_id, held)
-    return NewLayer(chain, diff_id, blob, UNCOMPRESSED_LAYER)
+    if written is None:
+        return None
+    return keep_step_layer(images, written, parent_chain, held)
 
 
 def commit_image(

@@ -54,14 +54,16 @@ async def _pump(reader: asyncio.StreamReader, output: Output) -> None:
             await output(payload.decode("utf-8", "replace"))
 
 
+Commit = Callable[[Container, Awaitable[int]], Awaitable[str]]
+
+
 async def run_step(
-    service: ContainerService,
-    request: RunRequest,
-    output: Output,
-    commit: Callable[[Container], Awaitable[str]],
+    service: ContainerService, request: RunRequest, output: Output, commit: Commit
 ) -> str:
-    """Run `request` in a new container; on exit 0 call `commit(container)` (which makes the
-    layer and returns the new image id).  The container is removed in every case."""
+    """Run `request` in a new container; on exit 0 call `commit(container, torn_down)`
+    (which makes the layer and returns the new image id) as soon as the process has
+    exited: `torn_down` completes once the container's rootfs is unmounted, and until then
+    its snapshot may only be read.  The container is removed in every case."""
     spec = ContainerSpec(
         image=request.image_id,
         cmd=tuple(request.command),
@@ -94,10 +96,11 @@ async def run_step(
             await _pump(reader, output)
         finally:
             writer.close()
-        code = await service.wait(container.id)
+        code = await service.wait_process_exit(container.id)
         if code != 0:
+            await service.wait(container.id)
             raise CommandFailed(request.command, code)
-        return await commit(container)
+        return await commit(container, service.wait(container.id))
     finally:
         try:
             await service.remove(container.id, force=True, volumes=True)

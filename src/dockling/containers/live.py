@@ -63,6 +63,10 @@ class Live:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     watcher: asyncio.Task[None] | None = None
     exit_waiters: list[asyncio.Future[ExitStatus]] = field(default_factory=list)
+    # The process's exit as the monitor reported it, before the teardown (None while it
+    # runs); and who waits for that rather than for the whole exit.
+    process_exit: ExitStatus | None = None
+    process_exit_waiters: list[asyncio.Future[ExitStatus]] = field(default_factory=list)
     removed_waiters: list[asyncio.Future[None]] = field(default_factory=list)
     pending_attaches: list[PendingAttach] = field(default_factory=list)
     restart_task: asyncio.Task[None] | None = None
@@ -73,6 +77,13 @@ class Live:
             if not fut.done():
                 fut.set_result(status)
         self.exit_waiters.clear()
+
+    def notify_process_exit(self, status: ExitStatus) -> None:
+        self.process_exit = status
+        for fut in self.process_exit_waiters:
+            if not fut.done():
+                fut.set_result(status)
+        self.process_exit_waiters.clear()
 
     def notify_removed(self) -> None:
         for fut in self.removed_waiters:

@@ -450,6 +450,7 @@ class ContainerService:
 
     def _watch(self, container: Container) -> None:
         live = self._live_for(container.id)
+        live.process_exit = None
         live.watcher = asyncio.create_task(self._watch_exit(container))
 
     async def _watch_exit(self, container: Container) -> None:
@@ -458,6 +459,7 @@ class ContainerService:
         except errors.DocklingError as exc:
             log.error("lost the monitor of %s: %s", container.short_id, exc)
             status = ExitStatus(255, now_rfc3339())
+        self._live_for(container.id).notify_process_exit(status)
         async with self._live_for(container.id).lock:
             await self._handle_exit(container, status)
 
@@ -642,6 +644,19 @@ class ContainerService:
             return container.state.exit_code
         status = await self._exit_future(container.id)
         return status.code
+
+    async def wait_process_exit(self, ref: str) -> int:
+        """The exit code of a started container's process as soon as it has exited, before
+        its teardown: its rootfs may still be mounted (`wait` returns once it is not)."""
+        container = self.get(ref)
+        live = self._live_for(container.id)
+        if live.process_exit is not None:
+            return live.process_exit.code
+        if not container.state.running:
+            return container.state.exit_code
+        fut: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
+        live.process_exit_waiters.append(fut)
+        return (await fut).code
 
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         container = self.get(ref)

@@ -14,7 +14,7 @@ import os
 import stat
 import tarfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -161,54 +161,76 @@ def _xattrs(path: str) -> dict[str, str]:
     return headers
 
 
-def write_layer(
-    upper: Path, out: BinaryIO, *, settle: bool = False, epoch: int | None = None
-) -> None:
+def write_layer(upper: Path, out: BinaryIO) -> None:
     """Write `upper` as an uncompressed layer tar (PAX) to `out`.
 
     Overlay whiteouts become `.wh.NAME` entries, opaque directories get a `.wh..wh..opq`
     marker, the runtime's mount placeholders are left out; owners, modes (setuid, setgid
     and sticky included), mtimes, xattrs (except trusted.overlay.*), hard links (within
     the layer), symlinks, devices and fifos are kept.  Sockets are skipped, as Docker does.
-
-    With `settle`, the same walk also makes `upper` hold exactly what extracting the tar
-    gives, so that it can be kept as the layer's snapshot: placeholders and sockets are
-    deleted, the overlay's bookkeeping xattrs (but an opaque mark) and every xattr of a
-    symlink removed, mtimes cut to whole seconds (and clamped to `epoch` when given, in
-    the tar too) with atime set to mtime, as extraction sets them.
     """
-    if not settle:
-        write_tree(upper, out, name="", skip_placeholders=True)
-        return
+    write_tree(upper, out, name="", skip_placeholders=True)
+
+
+@dataclass
+class Settling:
+    """What makes an upper dir hold exactly what extracting its layer tar gives, so that
+    it can be kept as the layer's snapshot: placeholders and sockets deleted, the overlay's
+    bookkeeping xattrs (but an opaque mark) and every xattr of a symlink removed, times
+    set to the tar's whole-second mtimes (atime too, as extraction sets it)."""
+
+    unlink: list[str] = field(default_factory=list)
+    strip: list[tuple[str, str]] = field(default_factory=list)  # (path, xattr name)
+    times: list[tuple[str, int]] = field(default_factory=list)  # children before dirs
+
+    def apply(self) -> None:
+        """Do it: the upper dir must not be under a mounted overlay any more."""
+        for path in self.unlink:
+            os.unlink(path)
+        for path, name in self.strip:
+            os.removexattr(path, name, follow_symlinks=False)
+        # After the unlinks: deleting a placeholder changed its directory's mtime.
+        for path, ns in self.times:
+            os.utime(path, ns=(ns, ns), follow_symlinks=False)
+
+
+def write_settled_layer(upper: Path, out: BinaryIO, epoch: int | None) -> Settling:
+    """Write `upper` as `write_layer` does, with mtimes clamped to `epoch` when given, and
+    return the `Settling` that makes `upper` equal to the tar.
+
+    The walk only reads, so it may run while the overlay is still mounted (and being
+    unmounted): the changes are for the caller to apply afterwards.
+    """
     root = os.fspath(upper)
-    _settle_xattrs(root, symlink=False)  # no tar entry, but overlay marks the root too
+    settling = Settling()
+    _settle_xattrs(root, False, settling)  # no tar entry, but overlay marks the root too
     links: dict[tuple[int, int], str] = {}
-    times: list[tuple[str, os.stat_result, int]] = []
+    timed: list[tuple[str, int]] = []
     tar = TarWriter(out)
     for rel, st in _walk(upper):
         full = os.path.join(root, rel)
         if stat.S_ISSOCK(st.st_mode) or is_placeholder(rel, st):
-            os.unlink(full)
+            settling.unlink.append(full)
             continue
         pax = None
         if not whiteouts.is_overlay_whiteout(st):
-            pax = _settle_xattrs(full, symlink=stat.S_ISLNK(st.st_mode))
+            pax = _settle_xattrs(full, stat.S_ISLNK(st.st_mode), settling)
         seconds = st.st_mtime_ns // 1_000_000_000
         if epoch is not None:
             seconds = min(seconds, epoch)
-        times.append((full, st, seconds * 1_000_000_000))
+        ns = seconds * 1_000_000_000
+        # Directories always: deleting a placeholder will change one's mtime.
+        if stat.S_ISDIR(st.st_mode) or st.st_mtime_ns != ns or st.st_atime_ns != ns:
+            timed.append((full, ns))
         _add(tar, full, rel, st, links, mtime=seconds, pax=pax)
     tar.close()
-    # Children before their directories (the walk lists a directory first), with the
-    # times read before anything inside changed (a deleted placeholder changes its dir).
-    for path, st, ns in reversed(times):
-        if st.st_mtime_ns != ns or st.st_atime_ns != ns:
-            os.utime(path, ns=(ns, ns), follow_symlinks=False)
+    settling.times = timed[::-1]  # the walk lists a directory before its contents
+    return settling
 
 
-def _settle_xattrs(path: str, *, symlink: bool) -> dict[str, str]:
-    """Remove the xattrs a layer tar does not carry from `path`; return the PAX headers
-    of those it does."""
+def _settle_xattrs(path: str, symlink: bool, settling: Settling) -> dict[str, str]:
+    """The PAX headers of the xattrs a layer tar carries for `path`; those it does not
+    carry go to `settling` for removal."""
     headers: dict[str, str] = {}
     try:
         names = os.listxattr(path, follow_symlinks=False)
@@ -224,7 +246,7 @@ def _settle_xattrs(path: str, *, symlink: bool) -> dict[str, str]:
             value = os.getxattr(path, name, follow_symlinks=False)
             headers[_XATTR_PAX_PREFIX + name] = value.decode("utf-8", "surrogateescape")
             continue
-        os.removexattr(path, name, follow_symlinks=False)
+        settling.strip.append((path, name))
     return headers
 
 
@@ -298,7 +320,8 @@ def _add(
         if st.st_nlink > 1:
             links[key] = arcname
         # O_NOFOLLOW: a symlink swapped in since the walk is refused, not followed.
-        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        # O_NOATIME: reading a layer should not dirty every inode it reads.
+        fd = _open_quietly(full)
         try:
             size = os.fstat(fd).st_size
             tar.entry(arcname, tarfile.REGTYPE, perm, uid, gid, mtime, size=size, pax=pax)
@@ -314,6 +337,14 @@ def _add(
         tar.entry(arcname, kind, perm, uid, gid, mtime, dev=dev, pax=pax)
     elif stat.S_ISFIFO(mode):
         tar.entry(arcname, tarfile.FIFOTYPE, perm, uid, gid, mtime, pax=pax)
+
+
+def _open_quietly(path: str) -> int:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags | os.O_NOATIME)
+    except PermissionError:  # O_NOATIME needs the file's owner or CAP_FOWNER
+        return os.open(path, flags)
 
 
 _BLOCK = tarfile.BLOCKSIZE
