@@ -13,7 +13,6 @@ import os
 import posixpath
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from dockling.errors import InvalidParameter
 
@@ -42,13 +41,19 @@ def read_patterns(text: str) -> list[str]:
     return patterns
 
 
-@dataclass(frozen=True)
 class Pattern:
-    """One compiled pattern."""
+    """One compiled pattern.  (No dataclass: this module is imported by every CLI build
+    and dataclasses costs a start several ms.)"""
 
-    text: str
-    exclusion: bool  # a `!` exception
-    regex: re.Pattern[str]
+    __slots__ = ("exclusion", "regex", "text")
+
+    def __init__(self, text: str, exclusion: bool, regex: re.Pattern[str]) -> None:
+        self.text = text
+        self.exclusion = exclusion  # a `!` exception
+        self.regex = regex
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.text!r}, exclusion={self.exclusion})"
 
     def match(self, path: str) -> bool:
         return self.regex.match(path) is not None

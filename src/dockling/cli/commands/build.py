@@ -6,13 +6,9 @@ without a daemon.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import sys
-import tarfile
-import tempfile
-from typing import IO, Any
 
 from dockling.build.dockerignore import (
     PatternMatcher,
@@ -23,8 +19,13 @@ from dockling.build.dockerignore import (
 from dockling.cli.commands.build_progress import choose_mode, render
 from dockling.cli.commands.distribution import load_config, stored_credentials
 from dockling.cli.context import CLIError, Context
+from dockling.cli.context_tar import ContextTar
 from dockling.cli.flags import FlagSet
 from dockling.errors import DocklingError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a CLI start a few ms: annotations only
+    from typing import IO, Any, BinaryIO
 
 
 def _read_dockerfile(context: str | None, file: str | None) -> tuple[str, str]:
@@ -62,13 +63,6 @@ def _print_ast(context: str | None, file: str | None) -> int:
         sys.stderr.write(f"[WARNING]: {warning}\n")
     sys.stdout.write(render(tree))
     return 0
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))
 
 
 # Secrets travel in the context tar under this reserved dir; docklingd takes it out of the
@@ -125,20 +119,14 @@ def _tar_context(
         with open(ignore, encoding="utf-8", errors="surrogateescape") as handle:
             patterns = read_patterns(handle.read())
     matcher = PatternMatcher(keep_build_files(patterns, dockerfile))
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for path in walk_context(root, matcher):
-            info = tar.gettarinfo(os.path.join(root, path), arcname=path)
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            if info.isreg():
-                with open(os.path.join(root, path), "rb") as handle:
-                    tar.addfile(info, handle)
-            elif info.isdir() or info.issym() or info.islnk():
-                tar.addfile(info)
-        if extra is not None:
-            _add_bytes(tar, dockerfile, extra)
-        for secret_id, data in (secrets or {}).items():
-            _add_bytes(tar, f"{SECRETS_DIR}/{secret_id}", data)
+    tar = ContextTar(out)
+    for path in walk_context(root, matcher):
+        tar.add_path(os.path.join(root, path), path)
+    if extra is not None:
+        tar.add_bytes(dockerfile, extra)
+    for secret_id, data in (secrets or {}).items():
+        tar.add_bytes(f"{SECRETS_DIR}/{secret_id}", data)
+    tar.close()
     return dockerfile
 
 
@@ -150,10 +138,24 @@ def _stdin_context(out: IO[bytes], secrets: dict[str, bytes] | None = None) -> N
             raise CLIError("dockling build: --secret needs a directory context or a Dockerfile")
         out.write(data)
         return
-    with tarfile.open(fileobj=out, mode="w|") as tar:
-        _add_bytes(tar, "Dockerfile", data)
-        for secret_id, secret in (secrets or {}).items():
-            _add_bytes(tar, f"{SECRETS_DIR}/{secret_id}", secret)
+    tar = ContextTar(out)
+    tar.add_bytes("Dockerfile", data)
+    for secret_id, secret in (secrets or {}).items():
+        tar.add_bytes(f"{SECRETS_DIR}/{secret_id}", secret)
+    tar.close()
+
+
+def _spool_file() -> BinaryIO:
+    """An anonymous file for the context tar: O_TMPFILE, or tempfile where it is missing
+    (tempfile is imported only then: it costs a CLI start a few ms)."""
+    directory = os.environ.get("TMPDIR") or "/tmp"
+    try:
+        fd = os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError:
+        import tempfile
+
+        return tempfile.TemporaryFile()
+    return open(fd, "w+b")
 
 
 def _size(n: int) -> str:
@@ -222,7 +224,7 @@ def cmd_build(ctx: Context, args: list[str], display: str) -> int:
     labels = {k: v or "" for k, v in _key_values(values["label"], {}).items()}
     quiet = values["quiet"]
     secrets = dict(parse_secret(spec, environ) for spec in values["secret"])
-    with tempfile.TemporaryFile() as body:
+    with _spool_file() as body:
         if remote is not None:
             # The daemon downloads the context (POST /build?remote=URL, no body).
             if secrets:

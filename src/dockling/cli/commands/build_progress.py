@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, TextIO
 
 from dockling.cli.context import CLIError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a CLI start a few ms: annotations only
+    from typing import Any, TextIO
 
 MODES = ("auto", "plain", "tty")
 TAIL = 6  # output lines shown under the running step
@@ -170,10 +172,7 @@ def render(
     """Show the build's messages on `out` in `mode` ("plain" or "tty"; nothing if `quiet`)
     and return the image id; an error message raises CLIError with docker's text."""
     view: PlainView | TtyView
-    if mode == "tty":
-        view = TtyView(out, width or shutil.get_terminal_size().columns, clock)
-    else:
-        view = PlainView(out)
+    view = TtyView(out, width or _columns(out), clock) if mode == "tty" else PlainView(out)
     image_id = ""
     for message in messages:
         if not isinstance(message, dict):
@@ -199,3 +198,15 @@ def render(
     if not quiet:
         view.close(failed=False)
     return image_id
+
+
+def _columns(out: TextIO) -> int:
+    """The terminal's width as `shutil.get_terminal_size` finds it (COLUMNS first)."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(out.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 80
