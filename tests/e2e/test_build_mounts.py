@@ -83,13 +83,13 @@ def test_run_mounts_cache_bind_tmpfs_secret(daemon: Any, tmp_path: Path, images:
         "sh",
         "-c",
         "cat /count /bound /rw /from-stage /secret-mode /secret-names; "
-        "find /var/cache/app /data /ctx /scratch /run/secrets -mindepth 1 -type f -size +0 "
-        "2>/dev/null | wc -l",
+        "ls -d /var/cache/app /data /ctx /stage /scratch /run/secrets 2>/dev/null | wc -l",
     )
     lines = out.split("\n")
     assert lines[0].strip() == "1"
     assert lines[1:6] == ["context data", "context data", "from-stage", "400", "token"]
-    # Mount points may stay as empty dirs; nothing of the mounts' contents is in the image.
+    # As BuildKit: the mount points the runtime made are not in the image, nor anything of
+    # the mounts' contents.
     assert lines[6].strip() == "0", out
     assert (context / "new.txt").exists() is False
     history = daemon.cli("history", "--no-trunc", name).stdout

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from dockling.archive.extract import extract_layer
-from dockling.diff.compare import ChangeKind, changes, has_changes, write_layer
+from dockling.diff.compare import (
+    ChangeKind,
+    changes,
+    has_changes,
+    write_layer,
+    write_settled_layer,
+)
 
 pytestmark = pytest.mark.root
 
@@ -92,3 +98,24 @@ def test_has_changes_agrees_with_changes(tmp_path: Path) -> None:
     os.chmod(quiet / "etc", stat.S_IMODE(os.stat(lower / "etc").st_mode))
     assert changes(quiet, [lower]) == []
     assert not has_changes(quiet, [lower])
+
+
+def test_unused_mount_stubs_are_left_out_and_deleted(tmp_path: Path) -> None:
+    upper = tmp_path / "upper"
+    (upper / "a" / "b" / "c").mkdir(parents=True)  # stubs all the way down
+    (upper / "a" / "b" / "d").mkdir()
+    (upper / "run" / "secrets").mkdir(parents=True)
+    (upper / "run" / "secrets" / "token").touch()  # a file mount's stub
+    (upper / "cache" / "used").mkdir(parents=True)
+    (upper / "cache" / "used" / "kept.txt").write_text("written by the step\n")
+    (upper / "real").write_text("x\n")
+    stubs = ["a/b/c", "a/b/d", "run/secrets/token", "cache/used", "a/b", "run/secrets", "a"]
+    stubs += ["cache", "run"]
+    stubs.sort(key=lambda rel: rel.count("/"), reverse=True)
+    out = io.BytesIO()
+    settling = write_settled_layer(upper, out, None, stubs)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        names = tar.getnames()
+    assert sorted(names) == ["cache", "cache/used", "cache/used/kept.txt", "real"]
+    settling.apply()
+    assert sorted(os.listdir(upper)) == ["cache", "real"]

@@ -48,7 +48,7 @@ from dockling.build.layers import (
 from dockling.build.output import OrderedOutput
 from dockling.build.parser import parse_dockerfile
 from dockling.build.remote import download, is_url
-from dockling.build.run_mounts import mounts_cache_key, run_mounts, take_secrets
+from dockling.build.run_mounts import missing_paths, mounts_cache_key, run_mounts, take_secrets
 from dockling.build.runner import RunRequest, run_step
 from dockling.build.stages import StagePlan, plan_stages, stage_index
 from dockling.build.substitute import expand_heredoc, expand_instruction
@@ -519,7 +519,12 @@ class _Run:
             sources=mount_sources,
             secrets=self.options.secrets,
         ) as mounts:
-            return await self.run_with_mounts(state, run, config, mounts)
+            stubs: list[str] = []
+            if mounts:
+                stubs = await asyncio.to_thread(
+                    missing_paths, self.images, state.image, [m.target for m in mounts]
+                )
+            return await self.run_with_mounts(state, run, config, mounts, stubs)
 
     async def image_named(self, state: _Stage, name: str) -> Image:
         """An earlier stage's result or an image, for `--from=`."""
@@ -531,7 +536,12 @@ class _Run:
         return await asyncio.to_thread(self.images.get, name)
 
     async def run_with_mounts(
-        self, state: _Stage, run: ins.Run, config: dict[str, Any], mounts: tuple[MountSpec, ...]
+        self,
+        state: _Stage,
+        run: ins.Run,
+        config: dict[str, Any],
+        mounts: tuple[MountSpec, ...],
+        stubs: list[str],
     ) -> Image:
         argv = _run_argv(run, config)
         env = {**state.args.run_env(dispatch.env_dict(config))}
@@ -557,7 +567,7 @@ class _Run:
                 # The tar is written while the container's rootfs is being unmounted.
                 written, _ = await asyncio.gather(
                     asyncio.to_thread(
-                        write_step_layer, self.images, container.id, held, self.epoch
+                        write_step_layer, self.images, container.id, held, self.epoch, stubs
                     ),
                     torn_down,
                 )

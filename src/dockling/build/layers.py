@@ -14,7 +14,7 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -68,17 +68,22 @@ class WrittenLayer:
 
 
 def write_step_layer(
-    images: ImageService, key: str, held: list[str], epoch: int | None
+    images: ImageService,
+    key: str,
+    held: list[str],
+    epoch: int | None,
+    stubs: Sequence[str] = (),
 ) -> WrittenLayer | None:
     """Store the tar of what the active snapshot `key` changes over its parent (held by
     `held`); None if nothing changed.  Only reads the snapshot: it may still be mounted,
-    so a RUN's tar is written while its container's rootfs is being unmounted."""
+    so a RUN's tar is written while its container's rootfs is being unmounted.  `stubs`:
+    see `write_settled_layer` (RUN --mount's mount points)."""
     snapshots = images.snapshotter()
     upper = snapshots.fs_path(key)
     if not has_changes(upper, snapshots.parent_paths(key)):
         return None
     with images.content().writer() as writer:
-        settling = write_settled_layer(upper, writer, epoch)  # type: ignore[arg-type]
+        settling = write_settled_layer(upper, writer, epoch, stubs)  # type: ignore[arg-type]
         images.hold(held, writer.digest())
         blob = writer.commit()
     return WrittenLayer(key, blob, settling)

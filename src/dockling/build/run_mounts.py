@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import posixpath
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -172,3 +173,20 @@ def _mount(
             read_only=True,
         )
     raise errors.NotImplementedFeature(f"RUN --mount=type={mount.type} is not supported")
+
+
+def missing_paths(images: ImageService, image: Image, targets: list[str]) -> list[str]:
+    """The paths (relative to the root, deepest first) the RUN's mount `targets` would
+    create in `image`: each target and its missing parents.  The runtime makes them as
+    mount points; the step's layer leaves out those still empty after the run."""
+    found: list[str] = []
+    with mounted_snapshot(images, image.top_layer, writable=False) as (_key, root):
+        for target in targets:
+            path = resolve_in_root(root, posixpath.normpath("/" + target))
+            rel = os.path.relpath(path, root)
+            while rel not in (".", "") and not os.path.lexists(os.path.join(root, rel)):
+                if rel not in found:
+                    found.append(rel)
+                rel = os.path.dirname(rel)
+    # Deepest first, across targets too: a parent is judged after all its stubs.
+    return sorted(found, key=lambda rel: rel.count("/"), reverse=True)

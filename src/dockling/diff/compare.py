@@ -180,6 +180,7 @@ class Settling:
     set to the tar's whole-second mtimes (atime too, as extraction sets it)."""
 
     unlink: list[str] = field(default_factory=list)
+    rmdir: list[str] = field(default_factory=list)  # parents before children
     strip: list[tuple[str, str]] = field(default_factory=list)  # (path, xattr name)
     times: list[tuple[str, int]] = field(default_factory=list)  # children before dirs
 
@@ -187,6 +188,8 @@ class Settling:
         """Do it: the upper dir must not be under a mounted overlay any more."""
         for path in self.unlink:
             os.unlink(path)
+        for path in reversed(self.rmdir):
+            os.rmdir(path)
         for path, name in self.strip:
             os.removexattr(path, name, follow_symlinks=False)
         # After the unlinks: deleting a placeholder changed its directory's mtime.
@@ -194,15 +197,22 @@ class Settling:
             os.utime(path, ns=(ns, ns), follow_symlinks=False)
 
 
-def write_settled_layer(upper: Path, out: BinaryIO, epoch: int | None) -> Settling:
+def write_settled_layer(
+    upper: Path, out: BinaryIO, epoch: int | None, stubs: Sequence[str] = ()
+) -> Settling:
     """Write `upper` as `write_layer` does, with mtimes clamped to `epoch` when given, and
     return the `Settling` that makes `upper` equal to the tar.
 
-    The walk only reads, so it may run while the overlay is still mounted (and being
-    unmounted): the changes are for the caller to apply afterwards.
+    `stubs` are paths (relative, deepest first) that did not exist before the step and
+    that the runtime may have made as mount points: those still empty (a directory with
+    nothing but other such stubs, or an empty file) are left out and deleted, as BuildKit
+    removes RUN --mount's mount points.  The walk only reads, so it may run while the
+    overlay is still mounted (and being unmounted): the changes are for the caller to
+    apply afterwards.
     """
     root = os.fspath(upper)
     settling = Settling()
+    unused = _unused_stubs(root, stubs)
     _settle_xattrs(root, False, settling)  # no tar entry, but overlay marks the root too
     links: dict[tuple[int, int], str] = {}
     timed: list[tuple[str, int]] = []
@@ -211,6 +221,9 @@ def write_settled_layer(upper: Path, out: BinaryIO, epoch: int | None) -> Settli
         full = os.path.join(root, rel)
         if stat.S_ISSOCK(st.st_mode) or is_placeholder(rel, st):
             settling.unlink.append(full)
+            continue
+        if rel in unused:
+            (settling.rmdir if stat.S_ISDIR(st.st_mode) else settling.unlink).append(full)
             continue
         pax = None
         if not whiteouts.is_overlay_whiteout(st):
@@ -226,6 +239,24 @@ def write_settled_layer(upper: Path, out: BinaryIO, epoch: int | None) -> Settli
     tar.close()
     settling.times = timed[::-1]  # the walk lists a directory before its contents
     return settling
+
+
+def _unused_stubs(root: str, stubs: Sequence[str]) -> set[str]:
+    """Which of `stubs` (deepest first) are empty once the deeper unused ones are gone."""
+    unused: set[str] = set()
+    for rel in stubs:
+        full = os.path.join(root, rel)
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if any(f"{rel}/{name}" not in unused for name in os.listdir(full)):
+                continue
+        elif not (stat.S_ISREG(st.st_mode) and st.st_size == 0):
+            continue
+        unused.add(rel)
+    return unused
 
 
 def _settle_xattrs(path: str, symlink: bool, settling: Settling) -> dict[str, str]:
