@@ -61,7 +61,7 @@ def test_build_run_and_inspect(daemon: Any, tmp_path: Path) -> None:
                 "COPY --chmod=0755 a.txt sub ./\n"
                 "COPY --chown=nobody a.txt /owned/\n"
                 'RUN echo "$GREETING $VERSION" > out && mkdir -p /var/x\n'
-                "LABEL tier=test\n"
+                'LABEL tier=test shape="${GREETING/h/H}-${APP_VERSION//2/two}"\n'
                 "EXPOSE 80 53/udp\n"
                 "VOLUME /data\n"
                 "USER nobody\n"
@@ -91,7 +91,7 @@ def test_build_run_and_inspect(daemon: Any, tmp_path: Path) -> None:
     assert body["Author"] == "someone"
     assert "APP_VERSION=2" in config["Env"] and "GREETING=hi" in config["Env"]
     assert config["WorkingDir"] == "/app" and config["User"] == "nobody"
-    assert config["Labels"] == {"tier": "test", "by": "test"}
+    assert config["Labels"] == {"tier": "test", "shape": "Hi-two", "by": "test"}
     assert set(config["ExposedPorts"]) == {"80/tcp", "53/udp"}
     assert config["Volumes"] == {"/data": {}}
     assert config["StopSignal"] == "SIGINT"

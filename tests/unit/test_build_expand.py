@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dockling.build import instructions as ins
@@ -44,6 +46,15 @@ ENV = {"A": "x y", "EMPTY": "", "PATH": "/bin", "N": "file.tar.gz"}
         ("${N##*.}", "gz"),
         ("${N%.*}", "file.tar"),
         ("${N%%.*}", "file"),
+        ("${N#\\*}", "file.tar.gz"),  # an escaped * is a literal star
+        ("${N/tar/zip}", "file.zip.gz"),
+        ("${N//./_}", "file_tar_gz"),
+        ("${N/*./X}", "Xgz"),  # the longest match, as BuildKit
+        ("${N/?/F}", "File.tar.gz"),
+        ("${N/nothing/x}", "file.tar.gz"),
+        ("${N/.gz/}", "file.tar"),
+        ("${N//\\//-}", "file.tar.gz"),  # an escaped / is part of the pattern
+        ("${UNSET/a/b}", ""),
         ("it's", None),
     ],
 )
@@ -80,16 +91,22 @@ def test_process_words_splits_unquoted_whitespace() -> None:
         ("${EMPTY:?}", "EMPTY: is not allowed to be empty"),
         ('"open', "double-quote"),
         ("${A!x}", "unsupported modifier (!)"),
+        ("${N/a", "missing '/' in ${}"),
+        ("${N/a/b", "missing '}'"),
+        ("${N/\\./-}", "invalid escape"),
     ],
 )
 def test_errors(word: str, message: str) -> None:
-    with pytest.raises(InvalidParameter, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(InvalidParameter, match=re.escape(message)):
         ShellLex().process_word(word, ENV)
 
 
 def test_skip_unset_keeps_text() -> None:
     lex = ShellLex(skip_unset=True)
     assert lex.process_word("$NOPE ${NOPE} ${NOPE:-x} $A", ENV) == "$NOPE ${NOPE} ${NOPE:-x} x y"
+    assert lex.process_word("${NOPE/a/b} ${NOPE//a/b} ${NOPE##*.}", ENV) == (
+        "${NOPE/a/b} ${NOPE//a/b} ${NOPE##*.}"
+    )
 
 
 def test_matches_report_used_variables() -> None:

@@ -114,10 +114,13 @@ class _Run:
         except InvalidParameter as exc:
             raise InvalidParameter(f'failed to process "{self.text}": {exc.message}') from None
 
-    def stop_on(self, stop: str) -> tuple[str, list[str]]:
+    def stop_on(self, stop: str, *, raw_escapes: bool = False) -> tuple[str, list[str]]:
+        """Process up to `stop` (consumed); `raw_escapes` keeps escape characters in the
+        result, for a pattern that gives them a meaning of its own."""
         result: list[str] = []
         words = _Words()
         escape = self.lex.escape
+        raw_escapes = raw_escapes or self.lex.raw_escapes
         while self.peek():
             ch = self.peek()
             if stop and ch == stop:
@@ -138,7 +141,7 @@ class _Run:
                 continue
             ch = self.next()
             if ch == escape:
-                if self.lex.raw_escapes:
+                if raw_escapes:
                     words.add_raw_char(ch)
                     result.append(ch)
                 ch = self.next()
@@ -276,16 +279,35 @@ class _Run:
             longest = self.peek() == ch
             if longest:
                 self.next()
-            pattern = self.operand()
-            value = self.lookup(name) or ""
-            return _trim(value, pattern, prefix=ch == "#", longest=longest)
+            pattern = self.operand(raw_escapes=True)
+            value = self.lookup(name)
+            if value is None and self.lex.skip_unset:
+                return "${" + name + ch * (1 + longest) + pattern + "}"
+            return _trim(value or "", pattern, prefix=ch == "#", longest=longest)
+        if ch == "/":
+            # ${name/pattern/replacement}: the first (longest) match; ${name//...}: all.
+            replace_all = self.peek() == "/"
+            if replace_all:
+                self.next()
+            try:
+                pattern = self.stop_on("/", raw_escapes=True)[0]
+            except InvalidParameter:
+                if not self.peek():
+                    raise InvalidParameter("syntax error: missing '/' in ${}") from None
+                raise
+            replacement = self.operand(raw_escapes=True)
+            value = self.lookup(name)
+            if value is None and self.lex.skip_unset:
+                return "${" + name + "/" * (1 + replace_all) + pattern + "/" + replacement + "}"
+            regex = re.compile(_glob_regex(pattern), re.DOTALL)
+            return regex.sub(lambda _match: replacement, value or "", count=0 if replace_all else 1)
         if not ch:
             raise InvalidParameter("syntax error: missing '}'")
         raise InvalidParameter(f"unsupported modifier ({ch}) in substitution")
 
-    def operand(self) -> str:
+    def operand(self, *, raw_escapes: bool = False) -> str:
         try:
-            return self.stop_on("}")[0]
+            return self.stop_on("}", raw_escapes=raw_escapes)[0]
         except InvalidParameter:
             if not self.peek():
                 raise InvalidParameter("syntax error: missing '}'") from None
@@ -306,12 +328,22 @@ def _trim(value: str, pattern: str, *, prefix: bool, longest: bool) -> str:
 
 
 def _glob_regex(pattern: str) -> str:
+    """A shell pattern as a regex: `*` any run (longest), `?` one character, a backslash
+    makes `*`, `?` or itself literal and is dropped before `}` and `/`."""
     out: list[str] = []
-    for ch in pattern:
+    chars = iter(pattern)
+    for ch in chars:
         if ch == "*":
             out.append(".*")
         elif ch == "?":
             out.append(".")
+        elif ch == "\\":
+            escaped = next(chars, "")
+            if escaped not in ("*", "?", "\\", "}", "/"):
+                raise InvalidParameter(
+                    f"invalid pattern ({pattern}) in substitution: invalid escape '\\{escaped}'"
+                )
+            out.append(re.escape(escaped))
         else:
             out.append(re.escape(ch))
     return "".join(out)
