@@ -345,3 +345,33 @@ def test_intermediate_images_are_hidden_and_removed_with_the_result(
     assert not set(steps) & {i["Id"] for i in after}
     # The base image stays.
     assert inspect(daemon, daemon.image)["Id"]
+
+
+def test_build_checks_warn_or_fail(daemon: Any, tmp_path: Path) -> None:
+    name = tag()
+    write(tmp_path / "warn", {"Dockerfile": f"FROM {daemon.image}\nCMD echo hi\n"})
+    warned = build(daemon, "-t", name, str(tmp_path / "warn"))
+    assert " 1 warning found (use docker --debug to expand):" in warned.stdout
+    assert " - JSONArgsRecommended: JSON arguments recommended for CMD" in warned.stdout
+    assert f"Successfully tagged {name}:latest" in warned.stdout
+    assert daemon.cli("rmi", name).returncode == 0
+
+    strict = f"# check=error=true\nFROM {daemon.image}\nRUN echo ran > /x\nCMD echo hi\n"
+    write(tmp_path / "strict", {"Dockerfile": strict})
+    failed = build(daemon, "-t", name, str(tmp_path / "strict"), ok=False)
+    assert failed.returncode == 1
+    assert "lint violation found for rules: JSONArgsRecommended" in failed.stderr
+    assert "JSONArgsRecommended: JSON arguments" in failed.stdout
+    assert "Step 1/" not in failed.stdout  # nothing ran
+    assert daemon.cli("image", "inspect", name).returncode == 1
+    # The build argument replaces the directive.
+    skipped = build(
+        daemon,
+        "--build-arg",
+        "BUILDKIT_DOCKERFILE_CHECK=skip=JSONArgsRecommended",
+        "-t",
+        name,
+        str(tmp_path / "strict"),
+    )
+    assert "warning" not in skipped.stdout and "consumed" not in skipped.stdout
+    assert daemon.cli("rmi", name).returncode == 0

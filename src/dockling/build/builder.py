@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dockling import errors
-from dockling.build import dispatch, instructions as ins
+from dockling.build import checks, dispatch, instructions as ins
 from dockling.build.args import BuildArgs, StageArgs
 from dockling.build.base_images import base_image, check_platform
 from dockling.build.cache import BuildCache, step_key
@@ -52,6 +52,7 @@ from dockling.build.run_mounts import missing_paths, mounts_cache_key, run_mount
 from dockling.build.runner import RunRequest, run_step
 from dockling.build.stages import StagePlan, plan_stages, stage_index
 from dockling.build.substitute import expand_heredoc, expand_instruction
+from dockling.build.syntax import parse_nodes
 from dockling.containers.model import Container
 from dockling.containers.service import ContainerService
 from dockling.containers.spec import MountSpec
@@ -132,19 +133,37 @@ class Builder:
         its .dockerignore: what can fail before any output (a 400 for the API)."""
         check_platform(options.platform)
         text = await asyncio.to_thread(_read_dockerfile, context, options.dockerfile)
-        dockerfile = parse_dockerfile(text, os.path.basename(options.dockerfile))
+        name = os.path.basename(options.dockerfile)
+        dockerfile = parse_dockerfile(text, name)
+        # The build argument, when given, is used instead of the `# check=` directive.
+        config = checks.parse_config(options.build_args.get(checks.CHECK_ARG, dockerfile.check))
+        violations = checks.run_checks(parse_nodes(text, name), config)
         options.secrets = await asyncio.to_thread(take_secrets, context)
         await asyncio.to_thread(apply_dockerignore, context)
-        return Prepared(context, options, dockerfile, _epoch(options.build_args))
+        return Prepared(
+            context,
+            options,
+            dockerfile,
+            _epoch(options.build_args),
+            tuple(violations),
+            config.error,
+        )
 
     async def run(self, prepared: Prepared, emit: Emit) -> Image:
         """Build `prepared`; tag the result with every `options.tags`; stream Docker's
         classic output through `emit`.  Raises a DocklingError on failure."""
         options = prepared.options
+        report = checks.summary(list(prepared.violations))
+        if report and prepared.checks_are_errors:
+            # As BuildKit: the checks fail the build before anything runs.
+            await emit({"stream": report})
+            raise errors.InvalidParameter(checks.error_message(list(prepared.violations)))
         run = _Run(self, prepared.context, options, emit, prepared.epoch, prepared.dockerfile)
         image = await run.all_stages()
         for tag in options.tags:
             await asyncio.to_thread(self.images.tag, image.id, tag)
+        if report:
+            await emit({"stream": report})
         await emit({"aux": {"ID": image.id}})
         await emit({"stream": f"Successfully built {image.id[7:19]}\n"})
         for tag in options.tags:
@@ -160,6 +179,8 @@ class Prepared:
     options: BuildOptions
     dockerfile: ins.Dockerfile
     epoch: int | None
+    violations: tuple[checks.Violation, ...] = ()  # build checks' findings
+    checks_are_errors: bool = False  # `# check=error=true`
 
 
 def _with_tag(ref: str) -> str:
@@ -207,7 +228,7 @@ class _Run:
         self.dockerfile = dockerfile
         given = dict(options.build_args)
         self.build_args = BuildArgs(given, escape=dockerfile.escape)
-        self.build_args.declared.add(EPOCH_ARG)
+        self.build_args.declared.update((EPOCH_ARG, checks.CHECK_ARG))
         for arg in dockerfile.meta_args:
             self.build_args.declare_meta(arg)
         self.results: dict[int, Image] = {}

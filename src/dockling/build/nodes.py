@@ -52,3 +52,4 @@ class NodeTree:
     directives: Directives
     nodes: tuple[Node, ...]
     warnings: tuple[str, ...] = ()
+    empty_continuations: tuple[int, ...] = ()  # first lines of instructions that have one

@@ -50,6 +50,7 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> NodeTree:
     scanner = DirectiveScanner()
     nodes: list[Node] = []
     warnings: list[str] = []
+    empty_continuations: list[int] = []
     comments: list[str] = []
     i = 0
     while i < len(lines):
@@ -86,6 +87,7 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> NodeTree:
             line += part
         if empty_continuation:
             warnings.append(f"{filename}:{i}: Empty continuation line found in: {line}")
+            empty_continuations.append(start)
         try:
             node = node_from_line(line, scanner.escape, start, i, tuple(comments))
         except InvalidParameter as exc:
@@ -104,7 +106,7 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> NodeTree:
         comments = []
     if not nodes:
         raise located(filename, max(len(lines), 1), "file with no instructions")
-    return NodeTree(scanner.result(), tuple(nodes), tuple(warnings))
+    return NodeTree(scanner.result(), tuple(nodes), tuple(warnings), tuple(empty_continuations))
 
 
 def _split_go_lines(text: str) -> list[str]:

@@ -65,6 +65,30 @@ def _print_ast(context: str | None, file: str | None) -> int:
     return 0
 
 
+def _check(context: str | None, file: str | None, build_args: dict[str, str | None]) -> int:
+    """`--check`: run the build checks on the Dockerfile, build nothing; exit 1 when any
+    rule is violated (as `docker build --check`)."""
+    from dockling.build import checks
+    from dockling.build.parser import parse_dockerfile
+    from dockling.build.syntax import parse_nodes
+
+    text, name = _read_dockerfile(context, file)
+    try:
+        parsed = parse_dockerfile(text, name)
+        config = checks.parse_config(build_args.get(checks.CHECK_ARG) or parsed.check)
+        violations = checks.run_checks(parse_nodes(text, name), config)
+    except DocklingError as exc:
+        raise CLIError(exc.message) from None
+    sys.stdout.write(checks.summary(violations))
+    count = len(violations)
+    if not count:
+        sys.stdout.write("Check complete, no warnings found.\n")
+        return 0
+    have = "warning has" if count == 1 else "warnings have"
+    sys.stdout.write(f"Check complete, {count} {have} been found!\n")
+    return 1
+
+
 # Secrets travel in the context tar under this reserved dir; docklingd takes it out of the
 # context before anything reads it (`build/run_mounts.py`), so it is never copied or hashed.
 SECRETS_DIR = ".dockling-build-secrets"
@@ -205,11 +229,14 @@ def cmd_build(ctx: Context, args: list[str], display: str) -> int:
     fs.value("progress", None, "Set type of progress output (auto, plain, tty)")
     fs.list("secret", None, 'Secret to expose to RUN --mount=type=secret ("id=x,src=FILE")')
     fs.bool("print-ast", None, "Print the parsed Dockerfile and exit (no daemon needed)")
+    fs.bool("check", None, "Run the build checks on the Dockerfile and exit (no build)")
     values, rest = fs.parse(args)
     context = rest[0] if rest else None
-    if values["print_ast"]:
+    if values["print_ast"] or values["check"]:
         if context is None and values["file"] is None:
             raise fs.args_error(f'"dockling {display}" requires exactly 1 argument.')
+        if values["check"]:
+            return _check(context, values["file"], _key_values(values["build_arg"], {}))
         return _print_ast(context, values["file"])
     if context is None:
         raise fs.args_error(f'"dockling {display}" requires exactly 1 argument.')
