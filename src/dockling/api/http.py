@@ -3,7 +3,8 @@
 The Engine API needs three kinds of answer that general frameworks make awkward: plain JSON,
 long-lived chunked streams (events, stats, logs, wait) and connection hijacking (attach, exec
 start), where after the response head the socket carries raw bytes both ways.  This module
-gives exactly those three and nothing more; routing lives in `api.app`.
+gives exactly those three and nothing more; routing lives in `api.app`.  Request heads are
+read, and response heads written, by `dockling.httpwire` (shared with the registry's server).
 """
 
 from __future__ import annotations
@@ -15,45 +16,34 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
+
+from dockling.httpwire import BadRequest, RequestHead, format_head, iter_body, read_head
 
 log = logging.getLogger(__name__)
-
-MAX_HEADER_BYTES = 64 * 1024
-REASONS = {
-    101: "UPGRADED",
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    304: "Not Modified",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    409: "Conflict",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    503: "Service Unavailable",
-}
-
-
-class BadRequest(Exception):
-    """The bytes on the wire are not HTTP we understand; the connection is closed."""
 
 
 @dataclass
 class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
+    head: RequestHead
+    path: str  # without the /vX.Y prefix and a trailing slash
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    body_length: int | None = None
-    chunked: bool = False
     api_version: str = ""
     params: dict[str, str] = field(default_factory=dict)
     _body: bytes | None = None
+
+    @property
+    def method(self) -> str:
+        return self.head.method
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return self.head.query
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.head.headers
 
     def arg(self, name: str, default: str = "") -> str:
         values = self.query.get(name)
@@ -78,12 +68,7 @@ class Request:
 
     async def body(self) -> bytes:
         if self._body is None:
-            if self.chunked:
-                self._body = b"".join([c async for c in self.stream_body()])
-            elif self.body_length:
-                self._body = await self.reader.readexactly(self.body_length)
-            else:
-                self._body = b""
+            self._body = b"".join([c async for c in self.stream_body()])
         return self._body
 
     async def json(self) -> Any:
@@ -102,24 +87,11 @@ class Request:
         if self._body is not None:
             yield self._body
             return
-        if self.chunked:
-            while True:
-                size_line = await self.reader.readline()
-                size = int(size_line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    await self.reader.readline()
-                    break
-                yield await self.reader.readexactly(size)
-                await self.reader.readexactly(2)
-            self._body = b""
-            return
-        remaining = self.body_length or 0
-        while remaining > 0:
-            chunk = await self.reader.read(min(remaining, 1 << 20))
-            if not chunk:
-                raise BadRequest("request body ended early")
-            remaining -= len(chunk)
-            yield chunk
+        try:
+            async for chunk in iter_body(self.reader, self.head, 1 << 20):
+                yield chunk
+        except ConnectionResetError as exc:
+            raise BadRequest(str(exc)) from None
         self._body = b""
 
 
@@ -242,50 +214,17 @@ class HttpServer:
     async def _read_request(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> Request | None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial.strip():
-                raise BadRequest("truncated request head") from None
+        head = await read_head(reader)
+        if head is None:
             return None
-        except asyncio.LimitOverrunError:
-            raise BadRequest("request head too large") from None
-        lines = head.decode("latin-1").split("\r\n")
-        try:
-            method, target, _version = lines[0].split(" ", 2)
-        except ValueError:
-            raise BadRequest(f"malformed request line: {lines[0]!r}") from None
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if not line:
-                continue
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        split = urlsplit(target)
-        path = split.path
+        path = head.path
         api_version = ""
         m = VERSION_PREFIX.match(path)
         if m:
             api_version, path = m.group(1), m.group(2)
         if len(path) > 1:
             path = path.rstrip("/")
-        request = Request(
-            method=method.upper(),
-            path=path,
-            query=parse_qs(split.query, keep_blank_values=True),
-            headers=headers,
-            reader=reader,
-            writer=writer,
-            api_version=api_version,
-        )
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            request.chunked = True
-        elif "content-length" in headers:
-            try:
-                request.body_length = int(headers["content-length"])
-            except ValueError:
-                raise BadRequest("bad Content-Length") from None
-        return request
+        return Request(head, path, reader, writer, api_version=api_version)
 
     async def _dispatch(self, request: Request) -> bool:
         matched = self.router.match(request.method, request.path)
@@ -349,7 +288,7 @@ class HttpServer:
                     await aclose()
             return keep_alive
         # A body sent with the hijack request is not stdin: consume it first.
-        if request._body is None and request.body_length:
+        if request._body is None and request.head.body_length:
             await request.body()
         upgrade = request.headers.get("upgrade", "").lower() == "tcp"
         if upgrade:
@@ -373,13 +312,10 @@ class HttpServer:
     ) -> None:
         from dockling import API_VERSION
 
-        lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}"]
         base = {
             "Api-Version": API_VERSION,
             "Docker-Experimental": "false",
             "Ostype": "linux",
             "Server": self.server_header,
         }
-        for name, value in {**base, **headers}.items():
-            lines.append(f"{name}: {value}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        writer.write(format_head(status, {**base, **headers}))

@@ -5,7 +5,7 @@ headers to every answer, strips /vX.Y prefixes, knows only the engine's status c
 hijacking).  A registry needs other things: zero-copy blob downloads with sendfile(2)
 (the throughput target: see `_send_file`), `Range` answers, `Expect: 100-continue`, large
 streamed request bodies that a handler may refuse without reading, and per-request access
-logs.
+logs.  Reading requests and writing response heads is shared with it (`dockling.httpwire`).
 """
 
 from __future__ import annotations
@@ -19,33 +19,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+
+from dockling.httpwire import BadRequest, RequestHead, format_head, iter_body, read_head
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("dockling.registry.access")
 
-MAX_HEAD_BYTES = 64 * 1024
 STREAM_LIMIT = 1 << 20  # the reader buffers up to twice this before pausing the socket
 DRAIN_LIMIT = 16 << 20  # an unread body larger than this closes the connection instead
-REASONS = {
-    100: "Continue",
-    200: "OK",
-    201: "Created",
-    202: "Accepted",
-    204: "No Content",
-    206: "Partial Content",
-    307: "Temporary Redirect",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    416: "Requested Range Not Satisfiable",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 
 SEND_TIMEOUT_SECONDS = 120.0  # a client that reads nothing for this long is dropped
@@ -59,10 +40,6 @@ _TLS_ON_PLAIN_PORT = (
 )
 
 
-class BadRequest(Exception):
-    """The bytes on the wire are not HTTP we understand; the connection is closed."""
-
-
 class BodyTooLarge(Exception):
     """The request body is longer than the handler's limit."""
 
@@ -71,17 +48,36 @@ class BodyTooLarge(Exception):
 class Request:
     """One request; the body is read lazily, by `read_body` or `iter_body`."""
 
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
+    head: RequestHead
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    body_length: int | None = None
-    chunked: bool = False
     user: str = "-"
     _consumed: bool = False
     _continued: bool = False
+
+    @property
+    def method(self) -> str:
+        return self.head.method
+
+    @property
+    def path(self) -> str:
+        return self.head.path
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return self.head.query
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.head.headers
+
+    @property
+    def body_length(self) -> int | None:
+        return self.head.body_length
+
+    @property
+    def chunked(self) -> bool:
+        return self.head.chunked
 
     def arg(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -103,32 +99,7 @@ class Request:
             return
         self._consumed = True
         await self._send_continue()
-        if self.chunked:
-            while True:
-                size_line = await self.reader.readline()
-                try:
-                    size = int(size_line.split(b";")[0].strip() or b"0", 16)
-                except ValueError:
-                    raise BadRequest("bad chunk size") from None
-                if size == 0:
-                    # Trailers end with an empty line.
-                    while (await self.reader.readline()) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return
-                remaining = size
-                while remaining:
-                    chunk = await self.reader.read(min(remaining, STREAM_LIMIT))
-                    if not chunk:
-                        raise ConnectionResetError("request body ended early")
-                    remaining -= len(chunk)
-                    yield chunk
-                await self.reader.readexactly(2)
-        remaining = self.body_length or 0
-        while remaining > 0:
-            chunk = await self.reader.read(min(remaining, STREAM_LIMIT))
-            if not chunk:
-                raise ConnectionResetError("request body ended early")
-            remaining -= len(chunk)
+        async for chunk in iter_body(self.reader, self.head, STREAM_LIMIT):
             yield chunk
 
     async def read_body(self, limit: int) -> bytes:
@@ -165,12 +136,6 @@ class FileResponse:
 
 Handler = Callable[[Request], Awaitable[Response | FileResponse]]
 ErrorMapper = Callable[[Request, BaseException], Response]
-
-
-def _format_head(status: int, headers: dict[str, str]) -> bytes:
-    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}"]
-    lines.extend(f"{k}: {v}" for k, v in headers.items())
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _wait_writable(poller: select.poll) -> None:
@@ -263,48 +228,8 @@ class HttpServer:
             writer.write(_TLS_ON_PLAIN_PORT)
             await writer.drain()
             raise BadRequest("TLS handshake on a plain HTTP port")
-        try:
-            head = first + await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial.strip():
-                raise BadRequest("truncated request head") from None
-            return None
-        except asyncio.LimitOverrunError:
-            raise BadRequest("request head too large") from None
-        if len(head) > MAX_HEAD_BYTES:
-            raise BadRequest("request head too large")
-        lines = head.decode("latin-1").split("\r\n")
-        try:
-            method, target, _version = lines[0].split(" ", 2)
-        except ValueError:
-            raise BadRequest(f"malformed request line: {lines[0]!r}") from None
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                key = name.strip().lower()
-                # Repeated headers (Go clients send one Accept line per type) are one list.
-                previous = headers.get(key)
-                headers[key] = f"{previous}, {value.strip()}" if previous else value.strip()
-        split = urlsplit(target)
-        request = Request(
-            method=method.upper(),
-            path=split.path,
-            query=parse_qs(split.query, keep_blank_values=True),
-            headers=headers,
-            reader=reader,
-            writer=writer,
-        )
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            request.chunked = True
-        elif "content-length" in headers:
-            try:
-                request.body_length = int(headers["content-length"])
-            except ValueError:
-                raise BadRequest("bad Content-Length") from None
-            if request.body_length < 0:
-                raise BadRequest("bad Content-Length")
-        return request
+        head = await read_head(reader, first)
+        return None if head is None else Request(head, reader, writer)
 
     async def _dispatch(self, request: Request, host: str) -> bool:
         started = time.monotonic()
@@ -340,7 +265,7 @@ class HttpServer:
             headers.setdefault("Content-Type", "application/json")
             headers.update(result.headers)
             headers["Content-Length"] = headers.get("Content-Length", str(len(result.body)))
-            writer.write(_format_head(result.status, headers))
+            writer.write(format_head(result.status, headers))
             if request.method != "HEAD" and result.status not in (204, 304):
                 writer.write(result.body)
                 sent = len(result.body)
@@ -348,7 +273,7 @@ class HttpServer:
         else:
             headers.update(result.headers)
             headers["Content-Length"] = str(result.length)
-            head = _format_head(result.status, headers)
+            head = format_head(result.status, headers)
             if request.method == "HEAD" or not result.length:
                 writer.write(head)
                 await writer.drain()
