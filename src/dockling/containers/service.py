@@ -2,7 +2,8 @@
 
 Every state change goes through one method here, is saved with the record in one atomic
 write and published as an event.  Runtime work (spec, shim, runc) is delegated to
-`containers.launcher`; stream plumbing to `containers.attach`.
+`containers.launcher`, the network steps to `containers.networking`, stream plumbing to
+`containers.live`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import replace
 
 from dockling import errors
 from dockling.containers import health as health_checks, mounts as mount_parsing, names
-from dockling.containers.launcher import Launcher, NetworkConfig
+from dockling.containers.launcher import Launcher
 from dockling.containers.live import Live, PendingAttach
 from dockling.containers.model import ZERO_TIME, Container, Status
+from dockling.containers.networking import ContainerNetworking
 from dockling.containers.process import (
     image_defaults,
     merge_process,
@@ -32,7 +34,6 @@ from dockling.containers.timestamps import created_ts, now_rfc3339
 from dockling.events.bus import EventBus
 from dockling.ids import PrefixIndex, generate_id
 from dockling.images.store import ImageService
-from dockling.network import ports as port_parsing
 from dockling.network.service import NetworkService
 from dockling.runtime import defaults, ocispec, shim
 from dockling.runtime.shim import ExitStatus
@@ -56,7 +57,9 @@ class ContainerService:
         events: EventBus,
         networks: NetworkService | None = None,
     ) -> None:
-        self.networks = networks
+        self.networking = ContainerNetworking(
+            networks, lambda container_id: launcher.container_dir(container_id) / "hosts"
+        )
         self.store = store
         self.images = images
         self.volumes = volumes
@@ -114,8 +117,7 @@ class ContainerService:
     async def restore(self) -> None:
         """Load every record; re-attach to running containers, record exits that happened
         while the daemon was down, then apply restart policies."""
-        if self.networks is not None:
-            await self.networks.restore()
+        await self.networking.restore()
         for container in await asyncio.to_thread(self.store.load_all):
             self._register(container)
         to_restart: list[Container] = []
@@ -138,7 +140,7 @@ class ContainerService:
             ):
                 # The daemon died between `runc create` and `runc start`.
                 await self.launcher.teardown(container)
-                await self._release_network(container)
+                await self.networking.release(container)
             elif status is Status.REMOVING:
                 await self._finish_remove(container, remove_volumes=False)
         for container in self._containers.values():
@@ -151,8 +153,7 @@ class ContainerService:
             if container.state.status is Status.EXITED and wanted:
                 to_restart.append(container)
         await asyncio.to_thread(self.volumes.reconcile, list(self._containers))
-        if self.networks is not None:
-            await self.networks.reconcile(set(self._containers))
+        await self.networking.reconcile(set(self._containers))
         for container in to_restart:
             try:
                 await self.start(container.id)
@@ -208,8 +209,7 @@ class ContainerService:
             )
             container.mounts = await asyncio.to_thread(self._attach_volumes, container, specs)
             await asyncio.to_thread(self.launcher.prepare_rootfs, container_id, image.top_layer)
-            if self.networks is not None:
-                await self._register_network(container)
+            await self.networking.register(container)
             self._save(container)
         except BaseException:
             self._names.pop(name, None)
@@ -245,41 +245,7 @@ class ContainerService:
             )
         if spec.runtime and spec.runtime not in self.launcher.runtimes:
             raise errors.InvalidParameter(f"unknown or invalid runtime name: {spec.runtime}")
-        self._validate_network(spec)
-
-    def _validate_network(self, spec: ContainerSpec) -> None:
-        mode = spec.network_mode or "default"
-        port_parsing.parse_bindings(spec.port_bindings)
-        port_parsing.exposed_requests(spec.exposed_ports)
-        if mode.startswith("container:"):
-            if spec.port_bindings or spec.publish_all:
-                raise errors.InvalidParameter(
-                    "conflicting options: port publishing and the container type network mode"
-                )
-            if spec.hostname:
-                raise errors.InvalidParameter("conflicting options: hostname and the network mode")
-            self.get(mode.partition(":")[2])
-            return
-        if self.networks is None:
-            if mode not in ("default", "none", "host", "bridge"):
-                raise errors.NotImplementedFeature(f"network mode {mode!r} is not supported")
-            return
-        network = self.networks.get("bridge" if mode == "default" else mode)
-        if network.driver == "host" and (spec.port_bindings or spec.publish_all):
-            log.info("published ports are discarded when using host network mode")
-
-    async def _register_network(self, container: Container) -> None:
-        assert self.networks is not None
-        spec = container.spec
-        await self.networks.register(
-            container.id,
-            name=container.name,
-            hostname=container.hostname,
-            network_mode=spec.network_mode,
-            aliases=spec.aliases,
-            ipv4=spec.ip,
-            mac=spec.mac_address,
-        )
+        self.networking.validate(spec, self.get)
 
     def _attach_volumes(
         self, container: Container, specs: tuple[MountSpec, ...]
@@ -301,8 +267,7 @@ class ContainerService:
                 self.volumes.release(volume.name, container_id)
         self.launcher.remove_rootfs(container_id)
         self.store.delete(container_id)
-        if self.networks is not None:
-            self.networks.store.delete_sandbox(container_id)
+        self.networking.undo_register(container_id)
 
     # ---- start -------------------------------------------------------------------------
 
@@ -321,11 +286,11 @@ class ContainerService:
         if status in (Status.REMOVING, Status.DEAD):
             raise errors.Conflict(f"container {container.short_id} is marked for removal")
         container.manually_stopped = False
-        network = await self._network_for(container)
+        network = await self.networking.config_for(container, self.get)
         try:
             pid = await self.launcher.launch(container, self.volume_path, network)
         except errors.RuntimeStartError as exc:
-            await self._release_network(container)
+            await self.networking.release(container)
             container.state.exit_code = {"not-found": 127, "not-executable": 126}.get(exc.kind, 128)
             container.state.error = exc.message
             self._save(container)
@@ -334,14 +299,14 @@ class ContainerService:
                 await self._finish_remove(container, remove_volumes=True)
             raise
         except BaseException:
-            await self._release_network(container)
+            await self.networking.release(container)
             raise
         try:
             await self._connect_pending_attaches(container, live)
             await self.launcher.runtime_for(container).start(container.id)
         except BaseException:
             await self.launcher.teardown(container)
-            await self._release_network(container)
+            await self.networking.release(container)
             raise
         container.state.move(Status.RUNNING)
         container.state.pid = pid
@@ -354,80 +319,17 @@ class ContainerService:
         self._watch(container)
         self.health.begin(container)
 
-    async def _network_for(self, container: Container) -> NetworkConfig:
-        """Set up the container's network before launch (netns, veths, ports, DNS)."""
-        spec = container.spec
-        mode = spec.network_mode or "default"
-        if mode.startswith("container:"):
-            target = self.get(mode.partition(":")[2])
-            if not target.state.running:
-                raise errors.Conflict(
-                    f"cannot join network of a non running container: {target.id}"
-                )
-            sandbox = self.networks.sandbox(target.id) if self.networks else None
-            path = (
-                sandbox.netns if sandbox and sandbox.netns else f"/proc/{target.state.pid}/ns/net"
-            )
-            hosts = str(self.launcher.container_dir(target.id) / "hosts")
-            return NetworkConfig(netns_path=path, hosts_file=hosts)
-        if self.networks is None:
-            return NetworkConfig()
-        if self.networks.sandbox(container.id) is None:
-            await self._register_network(container)  # a container made before networking
-        requests = port_parsing.parse_bindings(spec.port_bindings)
-        if spec.publish_all:
-            bound = {(r.container_port, r.proto) for r in requests}
-            requests += [
-                r
-                for r in port_parsing.exposed_requests(spec.exposed_ports)
-                if (r.container_port, r.proto) not in bound
-            ]
-        sandbox = await self.networks.attach(container.id, requests)
-        if not sandbox.netns:
-            return NetworkConfig()
-        # The embedded DNS on a user-defined network; daemon.json's "dns" on the default one.
-        nameservers = (
-            tuple(
-                endpoint.gateway
-                for endpoint in sandbox.endpoints
-                if self.networks.get(endpoint.network_id).user_defined
-            )[:1]
-            or self.networks.settings.dns
-        )
-        return NetworkConfig(
-            netns_path=sandbox.netns,
-            addresses=tuple(e.ip for e in sandbox.endpoints),
-            nameservers=nameservers,
-        )
-
-    async def _release_network(self, container: Container) -> None:
-        if self.networks is None:
-            return
-        try:
-            await self.networks.release(container.id)
-        except errors.DocklingError as exc:
-            log.error("network teardown of %s: %s", container.short_id, exc)
-
     async def connect_network(
         self, ref: str, network: str, *, aliases: tuple[str, ...] = (), ipv4: str = ""
     ) -> None:
         container = self.get(ref)
-        if self.networks is None:
+        if not self.networking.enabled:
             raise errors.NotImplementedFeature("networking is disabled")
         async with self._live_for(container.id).lock:
-            if self.networks.sandbox(container.id) is None:
-                await self._register_network(container)
-            await self.networks.connect(
-                container.id,
-                network,
-                running=container.state.running,
-                aliases=aliases,
-                ipv4=ipv4,
-                hosts_file=self.launcher.container_dir(container.id) / "hosts",
-            )
+            await self.networking.connect(container, network, aliases=aliases, ipv4=ipv4)
 
     async def disconnect_network(self, ref: str, network: str, *, force: bool = False) -> None:
-        if self.networks is None:
+        if not self.networking.enabled:
             raise errors.NotImplementedFeature("networking is disabled")
         try:
             container = self.get(ref)
@@ -436,11 +338,7 @@ class ContainerService:
                 return
             raise
         async with self._live_for(container.id).lock:
-            await self.networks.disconnect(
-                container.id,
-                network,
-                hosts_file=self.launcher.container_dir(container.id) / "hosts",
-            )
+            await self.networking.disconnect(container, network)
 
     async def _connect_pending_attaches(self, container: Container, live: Live) -> None:
         """Attaches that came before start get their stream now, before the first output."""
@@ -474,7 +372,7 @@ class ContainerService:
         except errors.DocklingError as exc:
             # The exit is still recorded and announced: waiters must not hang on a mount.
             log.error("teardown of %s after its exit: %s", container.short_id, exc)
-        await self._release_network(container)
+        await self.networking.release(container)
         container.state.move(Status.EXITED)
         container.state.pid = 0
         container.state.exit_code = status.code
@@ -687,11 +585,7 @@ class ContainerService:
         container.state.move(Status.REMOVING)
         self._save(container)
         await self.launcher.teardown(container)
-        if self.networks is not None:
-            try:
-                await self.networks.forget(container.id)
-            except errors.DocklingError as exc:
-                log.error("network teardown of %s: %s", container.short_id, exc)
+        await self.networking.forget(container)
         await asyncio.to_thread(self.launcher.remove_rootfs, container.id)
         for mount in container.mounts:
             if mount.type != "volume":
@@ -734,8 +628,7 @@ class ContainerService:
         container.name = new_name
         self._names[new_name] = container.id
         self._save(container)
-        if self.networks is not None:
-            self.networks.rename(container.id, new_name)
+        self.networking.rename(container.id, new_name)
         self.publish(container, "rename", oldName=f"/{old}")
 
     async def prune(
