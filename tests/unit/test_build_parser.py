@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from dockling.build import instructions as ins
-from dockling.build.flags import parse_go_duration, parse_mount
+from dockling.build.flags import parse_mount
 from dockling.build.heredoc import parse_heredoc_word
 from dockling.build.parser import parse_dockerfile
 from dockling.build.syntax import parse_nodes
+from dockling.durations import parse_go_duration
 from dockling.errors import InvalidParameter
 
 

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockling.build import instructions as ins
-from dockling.build.flags import parse_flags, parse_go_duration, parse_mount
+from dockling.build.flags import parse_flags, parse_mount
 from dockling.build.heredoc import chomp, parse_heredoc_word
 from dockling.build.nodes import Node
 from dockling.build.suggest import did_you_mean
 from dockling.build.syntax import located, parse_nodes
+from dockling.durations import parse_go_duration
 from dockling.errors import InvalidParameter
 
 INSTRUCTIONS = (

@@ -8,12 +8,15 @@ docker's wording for values the client itself rejects.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from dockling import errors
-from dockling.build.flags import parse_go_duration
 from dockling.cli.flags import FlagSet
 from dockling.cli.units import memory_swap, nano_cpus, parse_go_int, ram_in_bytes
+from dockling.durations import parse_go_duration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs every CLI start a few ms: annotations only
+    from typing import Any
 
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from dockling.cli.context import Context
 from dockling.cli.flags import FlagSet
 from dockling.cli.humanize import human_size
 from dockling.cli.table import tabwrite
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs every CLI start a few ms: annotations only
+    from typing import Any
 
 
 def _reclaimable(reclaimable: int, total: int) -> str:

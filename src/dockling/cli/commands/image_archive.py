@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
 
 from dockling.cli.context import CLIError, Context
 from dockling.cli.flags import FlagSet
 from dockling.cli.humanize import ago, human_size, rfc3339
 from dockling.client.transport import APIError, iter_json, quote_ref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs every CLI start a few ms: annotations only
+    from typing import Any
 
 HISTORY_FORMAT = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 HISTORY_HEADERS = {

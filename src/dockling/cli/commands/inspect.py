@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from dockling.cli.context import CLIError, Context
 from dockling.cli.flags import FlagSet
 from dockling.client.transport import APIError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs every CLI start a few ms: annotations only
+    from typing import Any
 
 
 def _flags(display: str, description: str, *, with_type: bool) -> FlagSet:

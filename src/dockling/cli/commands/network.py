@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from dockling.cli.commands.lifecycle import confirm_prune, for_each, parse_filters
 from dockling.cli.context import Context
 from dockling.cli.flags import FlagSet
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs every CLI start a few ms: annotations only
+    from typing import Any
 
 DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 HEADERS = {

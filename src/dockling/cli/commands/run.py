@@ -8,7 +8,6 @@ import signal
 import socket
 import sys
 import threading
-from typing import Any
 
 from dockling.cli.commands.create_options import (
     CreateOptionError,
@@ -25,6 +24,10 @@ from dockling.client.transport import (
     Transport,
     quote_ref,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs every CLI start a few ms: annotations only
+    from typing import Any
 
 
 def _flagset(display: str, *, run: bool) -> FlagSet:

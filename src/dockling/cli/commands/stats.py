@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any
 
 from dockling.cli.context import CLIError, Context
 from dockling.cli.flags import FlagSet
 from dockling.cli.humanize import bytes_size, human_size
 from dockling.client.transport import APIError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs every CLI start a few ms: annotations only
+    from typing import Any
 
 DEFAULT_FORMAT = (
     "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}"

@@ -14,10 +14,13 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from dockling.client.multiplex import STDERR, FrameSplitter
 from dockling.client.transport import Hijacked
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs every CLI start a few ms: annotations only
+    from typing import Any
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 

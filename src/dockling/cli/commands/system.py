@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import platform
 import sys
-from typing import Any
 
 from dockling.cli.context import CLIError, Context
 from dockling.cli.flags import FlagSet
 from dockling.client.transport import APIError, DaemonUnreachable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs every CLI start a few ms: annotations only
+    from typing import Any
 
 
 def client_version() -> dict[str, Any]:
