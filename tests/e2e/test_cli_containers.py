@@ -191,3 +191,71 @@ def test_version(daemon: Any) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("Client:\n")
     assert "\nServer: " in out.stdout
+
+
+def cgroup_value(daemon: Any, cid: str, path: str) -> str:
+    out = dl(daemon, "exec", cid, "cat", f"/sys/fs/cgroup/{path}")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_update_limits_and_restart_policy(daemon: Any, cleanup: list[str]) -> None:
+    cid = run_detached(
+        daemon, cleanup, "-m", "64m", "--pids-limit", "50", daemon.image, "sleep", "300"
+    )
+    out = dl(
+        daemon,
+        "update",
+        "-m",
+        "128m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "-1",
+        "--restart",
+        "on-failure:3",
+        cid[:12],
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"{cid[:12]}\n"
+    # Applied to the running container's cgroups at once ...
+    assert cgroup_value(daemon, cid, "memory/memory.limit_in_bytes") == str(128 * 2**20)
+    assert cgroup_value(daemon, cid, "cpu/cpu.cfs_quota_us") == "50000"
+    assert cgroup_value(daemon, cid, "pids/pids.max") == "max"
+    # ... recorded, and kept across a restart.
+    status, body = daemon.request("GET", f"/containers/{cid}/json")
+    assert status == 200
+    host = body["HostConfig"]
+    assert (host["Memory"], host["NanoCpus"]) == (128 * 2**20, 500_000_000)
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert dl(daemon, "restart", "-t", "0", cid).returncode == 0
+    assert cgroup_value(daemon, cid, "memory/memory.limit_in_bytes") == str(128 * 2**20)
+    # A stopped container takes the new values for its next start.
+    assert dl(daemon, "stop", "-t", "0", cid).returncode == 0
+    assert dl(daemon, "update", "-m", "96m", cid).returncode == 0
+    assert dl(daemon, "start", cid).returncode == 0
+    assert cgroup_value(daemon, cid, "memory/memory.limit_in_bytes") == str(96 * 2**20)
+
+
+def test_update_bad_input(daemon: Any, cleanup: list[str]) -> None:
+    cid = run_detached(
+        daemon, cleanup, "--rm", "-m", "64m", "--memory-swap", "100m", daemon.image, "sleep", "300"
+    )
+    no_flags = dl(daemon, "update", cid)
+    assert no_flags.returncode == 1
+    assert "you must provide one or more flags" in no_flags.stderr
+    too_small = dl(daemon, "update", "-m", "1k", cid)
+    assert too_small.returncode == 1
+    assert f"Cannot update container {cid}: Minimum memory limit allowed is 6MB" in too_small.stderr
+    over_swap = dl(daemon, "update", "-m", "200m", cid)
+    assert "update the memoryswap at the same time" in over_swap.stderr
+    restart = dl(daemon, "update", "--restart", "always", cid)
+    assert "AutoRemove is enabled" in restart.stderr
+    cpuset = dl(daemon, "update", "--cpuset-cpus", "0", cid)
+    assert "CpusetCpus is not supported by dockling" in cpuset.stderr
+    missing = dl(daemon, "update", "-m", "64m", "nosuchcontainer", cid)
+    assert missing.returncode == 1
+    assert "No such container: nosuchcontainer" in missing.stderr
+    assert missing.stdout == f"{cid}\n"  # the others are still updated
+    # Nothing was changed by the refused updates.
+    assert cgroup_value(daemon, cid, "memory/memory.limit_in_bytes") == str(64 * 2**20)

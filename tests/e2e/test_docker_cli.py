@@ -424,6 +424,22 @@ def test_run_option(daemon: Any, flags: list[str], command: str, expected: str) 
     assert out.stdout == f"{expected}\n"
 
 
+def test_update(daemon: Any) -> None:
+    name = f"upd{os.getpid()}"
+    assert docker(daemon, "run", "-d", "--name", name, daemon.image, "sleep", "300").returncode == 0
+    try:
+        out = docker(daemon, "update", "--memory", "80m", "--memory-swap", "160m", name)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == f"{name}\n"
+        check = docker(daemon, "exec", name, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+        assert check.stdout == f"{80 * 2**20}\n"
+        assert docker(daemon, "inspect", "-f", "{{.HostConfig.MemorySwap}}", name).stdout == (
+            f"{160 * 2**20}\n"
+        )
+    finally:
+        docker(daemon, "rm", "-f", name)
+
+
 def test_run_read_only(daemon: Any) -> None:
     out = docker(daemon, "run", "--rm", "--read-only", daemon.image, "touch", "/x")
     assert out.returncode == 1

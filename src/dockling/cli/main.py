@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pause": ("lifecycle", "cmd_pause"),
     "unpause": ("lifecycle", "cmd_unpause"),
     "rename": ("lifecycle", "cmd_rename"),
+    "update": ("lifecycle", "cmd_update"),
     "wait": ("lifecycle", "cmd_wait"),
     "ps": ("ps", "cmd_ps"),
     "logs": ("logs", "cmd_logs"),
@@ -76,6 +77,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
                 "pause",
                 "unpause",
                 "rename",
+                "update",
                 "wait",
                 "logs",
                 "exec",
@@ -194,6 +196,7 @@ Commands:
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
   top         Display the running processes of a container
   unpause     Unpause all processes within one or more containers
+  update      Update configuration of one or more containers
   wait        Block until one or more containers stop, then print their exit codes
 
 Global Options:

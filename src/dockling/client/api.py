@@ -111,6 +111,9 @@ class EngineClient:
         query: Query = {"name": new_name}
         self.transport.call("POST", f"/containers/{quote_ref(ref)}/rename", query=query)
 
+    def update(self, ref: str, changes: dict[str, Any]) -> Any:
+        return self.transport.call("POST", f"/containers/{quote_ref(ref)}/update", body=changes)
+
     def top(self, ref: str, *, ps_args: str | None = None) -> Any:
         query: Query = {"ps_args": ps_args}
         return self.transport.call("GET", f"/containers/{quote_ref(ref)}/top", query=query)

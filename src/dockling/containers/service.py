@@ -28,7 +28,7 @@ from dockling.containers.process import (
     with_exposed_ports,
 )
 from dockling.containers.signals import parse_signal
-from dockling.containers.spec import ContainerSpec, MountSpec
+from dockling.containers.spec import ContainerSpec, MountSpec, RestartPolicy
 from dockling.containers.store import ContainerStore
 from dockling.containers.timestamps import created_ts, now_rfc3339
 from dockling.events.bus import EventBus
@@ -230,16 +230,8 @@ class ContainerService:
             available=defaults.host_capabilities(),
         )
         ocispec.parse_security_opts(spec.security_opt)
-        policy = spec.restart_policy
-        if policy.name not in ("no", "", "always", "unless-stopped", "on-failure"):
-            raise errors.InvalidParameter(f"invalid restart policy '{policy.name}'")
-        if policy.maximum_retry_count and policy.name != "on-failure":
-            raise errors.InvalidParameter(
-                f"maximum retry count cannot be used with restart policy '{policy.name}'"
-            )
-        if policy.maximum_retry_count < 0:
-            raise errors.InvalidParameter("maximum retry count cannot be negative")
-        if spec.auto_remove and policy.name not in ("no", ""):
+        _validate_restart(spec.restart_policy)
+        if spec.auto_remove and spec.restart_policy.name not in ("no", ""):
             raise errors.InvalidParameter(
                 "conflicting options: cannot specify both --restart and --rm"
             )
@@ -519,6 +511,55 @@ class ContainerService:
             self._save(container)
         self.publish(container, "unpause")
 
+    # ---- update ------------------------------------------------------------------------
+
+    async def update(
+        self, ref: str, *, resources: Mapping[str, int], restart: RestartPolicy | None
+    ) -> builtins.list[str]:
+        """`docker update`: new resource limits (the fields given; absent ones are kept) and
+        restart policy, applied at once to a running or paused container and kept for its
+        next starts.  Returns the warnings (none so far)."""
+        container = self.get(ref)
+        async with self._live_for(container.id).lock:
+            try:
+                spec = self._updated_spec(container, resources, restart)
+                if container.state.status in (Status.RUNNING, Status.PAUSED):
+                    runtime = self.launcher.runtime_for(container)
+                    await runtime.update(container.id, ocispec.updated_resources(spec.resources))
+            except (errors.InvalidParameter, errors.SystemError) as exc:
+                raise type(exc)(f"Cannot update container {container.id}: {exc.message}") from None
+            container.spec = spec
+            self._save(container)
+        self.publish(container, "update")
+        return []
+
+    def _updated_spec(
+        self, container: Container, changes: Mapping[str, int], restart: RestartPolicy | None
+    ) -> ContainerSpec:
+        old = container.spec.resources
+        resources = replace(old, **changes)
+        if (
+            "memory" in changes
+            and "memory_swap" not in changes
+            and old.memory_swap > 0
+            and resources.memory > old.memory_swap
+        ):
+            raise errors.InvalidParameter(
+                "Memory limit should be smaller than already set memoryswap limit, update the "
+                "memoryswap at the same time"
+            )
+        ocispec.validate_resources(resources, host_cpus=os.cpu_count() or 1)
+        spec = replace(container.spec, resources=resources)
+        if restart is not None:
+            if container.spec.auto_remove and restart.name not in ("no", ""):
+                raise errors.InvalidParameter(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the "
+                    "container"
+                )
+            _validate_restart(restart)
+            spec = replace(spec, restart_policy=restart)
+        return spec
+
     # ---- wait / remove / rename ---------------------------------------------------------
 
     async def wait(self, ref: str, *, condition: str = "not-running") -> int:
@@ -696,3 +737,14 @@ class ContainerService:
 
     def volume_path(self, name: str) -> str:
         return self.volumes.get(name).mountpoint
+
+
+def _validate_restart(policy: RestartPolicy) -> None:
+    if policy.name not in ("no", "", "always", "unless-stopped", "on-failure"):
+        raise errors.InvalidParameter(f"invalid restart policy '{policy.name}'")
+    if policy.maximum_retry_count and policy.name != "on-failure":
+        raise errors.InvalidParameter(
+            f"maximum retry count cannot be used with restart policy '{policy.name}'"
+        )
+    if policy.maximum_retry_count < 0:
+        raise errors.InvalidParameter("maximum retry count cannot be negative")

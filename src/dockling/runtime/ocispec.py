@@ -234,6 +234,15 @@ def linux_resources(resources: Resources, *, swap_limit: bool = True) -> dict[st
     return out
 
 
+def updated_resources(resources: Resources) -> dict[str, Any]:
+    """The `linux.resources` for `runc update` to a container's new `resources`: as at
+    create, and a pids limit of "max" when there is none (the old one may have been set)."""
+    out = linux_resources(resources)
+    if resources.pids_limit <= 0:
+        out["pids"] = {"limit": -1}
+    return out
+
+
 def _namespaces(network_mode: str, netns_path: str | None) -> list[dict[str, str]]:
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
     if network_mode != "host":

@@ -51,17 +51,17 @@ class OciRuntime:
             )
         return cls(name, binary, root)
 
-    async def _run(self, *args: str, check: bool = True) -> bytes:
+    async def _run(self, *args: str, check: bool = True, input: bytes | None = None) -> bytes:
         proc = await asyncio.create_subprocess_exec(
             self.binary,
             "--root",
             self.root,
             *args,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.DEVNULL if input is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await proc.communicate()
+        out, err = await proc.communicate(input)
         if check and proc.returncode != 0:
             message = runtime_message(err)
             if "does not exist" in message or "not exist" in message:
@@ -90,6 +90,12 @@ class OciRuntime:
             args.append("--force")
         out = await self._run(*args, container_id, check=False)
         del out
+
+    async def update(self, container_id: str, resources: dict[str, object]) -> None:
+        """Apply new OCI `linux.resources` to a created, running or paused container."""
+        await self._run(
+            "update", "--resources", "-", container_id, input=json.dumps(resources).encode()
+        )
 
     async def pause(self, container_id: str) -> None:
         await self._run("pause", container_id)

@@ -46,6 +46,7 @@ def register(router: Router, backend: Backend) -> None:
     router.add("GET", "/containers/{id}/top", routes.top)
     router.add("GET", "/containers/{id}/stats", routes.stats)
     router.add("POST", "/containers/{id}/rename", routes.rename)
+    router.add("POST", "/containers/{id}/update", routes.update)
     router.add("POST", "/containers/{id}/pause", routes.pause)
     router.add("POST", "/containers/{id}/unpause", routes.unpause)
     router.add("POST", "/containers/{id}/resize", routes.resize)
@@ -360,6 +361,11 @@ class ContainerRoutes:
             raise errors.InvalidParameter("Neither old nor new names may be empty")
         await self.svc.rename(req.params["id"], name)
         return _no_content()
+
+    async def update(self, req: Request) -> Response:
+        changes, restart = schema.update_from_body(await req.json() or {})
+        warnings = await self.svc.update(req.params["id"], resources=changes, restart=restart)
+        return json_response({"Warnings": warnings})
 
     async def pause(self, req: Request) -> Response:
         await self.svc.pause(req.params["id"])

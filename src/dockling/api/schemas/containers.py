@@ -126,6 +126,51 @@ def _int(value: Any, field: str) -> int:
     return int(value)
 
 
+# POST /containers/{id}/update's fields: Docker's name -> Resources field.  Zero or absent
+# keeps the current value (PidsLimit: null keeps it, 0 or -1 means unlimited).
+_UPDATABLE = {
+    "Memory": "memory",
+    "MemorySwap": "memory_swap",
+    "NanoCpus": "nano_cpus",
+    "CpuShares": "cpu_shares",
+    "CpuPeriod": "cpu_period",
+    "CpuQuota": "cpu_quota",
+}
+_NOT_UPDATABLE = (
+    "BlkioWeight",
+    "CpusetCpus",
+    "CpusetMems",
+    "MemoryReservation",
+    "KernelMemory",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+)
+
+
+def update_from_body(body: Any) -> tuple[dict[str, int], RestartPolicy | None]:
+    """POST /containers/{id}/update's body: the Resources fields to change, and the new
+    restart policy if one is given."""
+    if not isinstance(body, Mapping):
+        raise errors.InvalidParameter("update: the body must be a JSON object")
+    for name in _NOT_UPDATABLE:
+        if body.get(name):
+            raise errors.InvalidParameter(f"{name} is not supported by dockling; leave it unset")
+    changes = {
+        field: _int(body.get(name), name) for name, field in _UPDATABLE.items() if body.get(name)
+    }
+    if body.get("PidsLimit") is not None:
+        limit = _int(body.get("PidsLimit"), "PidsLimit")
+        changes["pids_limit"] = limit if limit > 0 else -1
+    restart = None
+    policy = body.get("RestartPolicy")
+    if isinstance(policy, Mapping) and policy.get("Name") is not None:
+        restart = RestartPolicy(
+            name=str(policy.get("Name") or "no"),
+            maximum_retry_count=_int(policy.get("MaximumRetryCount"), "restart retries"),
+        )
+    return changes, restart
+
+
 def spec_from_create(body: Mapping[str, Any]) -> ContainerSpec:
     """POST /containers/create's body (Config + HostConfig) as a ContainerSpec."""
     if not isinstance(body, Mapping):

@@ -178,6 +178,83 @@ def cmd_rename(ctx: Context, args: list[str], display: str) -> int:
     return 0
 
 
+def cmd_update(ctx: Context, args: list[str], display: str) -> int:
+    """`dockling update`: new resource limits or restart policy for containers, running or
+    not (POST /containers/{id}/update)."""
+    from dockling.cli.commands.create_options import CreateOptionError, parse_restart
+    from dockling.cli.units import memory_swap, nano_cpus, ram_in_bytes
+
+    fs = _simple(display, "Update configuration of one or more containers")
+    fs.value(
+        "blkio-weight",
+        None,
+        "Block IO (relative weight), between 10 and 1000",
+        convert=parse_go_int,
+    )
+    fs.value(
+        "cpu-period", None, "Limit CPU CFS (Completely Fair Scheduler) period", convert=parse_go_int
+    )
+    fs.value(
+        "cpu-quota", None, "Limit CPU CFS (Completely Fair Scheduler) quota", convert=parse_go_int
+    )
+    fs.value(
+        "cpu-rt-period",
+        None,
+        "Limit the CPU real-time period in microseconds",
+        convert=parse_go_int,
+    )
+    fs.value(
+        "cpu-rt-runtime",
+        None,
+        "Limit the CPU real-time runtime in microseconds",
+        convert=parse_go_int,
+    )
+    fs.value("cpu-shares", "c", "CPU shares (relative weight)", convert=parse_go_int)
+    fs.value("cpus", None, "Number of CPUs", convert=nano_cpus)
+    fs.value("cpuset-cpus", None, "CPUs in which to allow execution (0-3, 0,1)")
+    fs.value("cpuset-mems", None, "MEMs in which to allow execution (0-3, 0,1)")
+    fs.value("memory", "m", "Memory limit", convert=ram_in_bytes)
+    fs.value("memory-reservation", None, "Memory soft limit", convert=ram_in_bytes)
+    fs.value(
+        "memory-swap",
+        None,
+        "Swap limit equal to memory plus swap: -1 to enable unlimited swap",
+        convert=memory_swap,
+    )
+    fs.value(
+        "pids-limit", None, "Tune container pids limit (-1 for unlimited)", convert=parse_go_int
+    )
+    fs.value("restart", None, "Restart policy to apply when a container exits")
+    values, refs = fs.parse(args)
+    fields = {
+        "blkio_weight": "BlkioWeight",
+        "cpu_period": "CpuPeriod",
+        "cpu_quota": "CpuQuota",
+        "cpu_rt_period": "CpuRealtimePeriod",
+        "cpu_rt_runtime": "CpuRealtimeRuntime",
+        "cpu_shares": "CpuShares",
+        "cpus": "NanoCpus",
+        "cpuset_cpus": "CpusetCpus",
+        "cpuset_mems": "CpusetMems",
+        "memory": "Memory",
+        "memory_reservation": "MemoryReservation",
+        "memory_swap": "MemorySwap",
+        "pids_limit": "PidsLimit",
+    }
+    body: dict[str, object] = {
+        api: values[flag] for flag, api in fields.items() if values[flag] is not None
+    }
+    if values["restart"] is not None:
+        try:
+            body["RestartPolicy"] = parse_restart(values["restart"])
+        except CreateOptionError as exc:
+            raise CLIError(str(exc)) from None
+    if not body:
+        raise CLIError("you must provide one or more flags when using this command")
+    failed = for_each(refs, lambda ref: ctx.client.update(ref, body))
+    return 1 if failed else 0
+
+
 def cmd_wait(ctx: Context, args: list[str], display: str) -> int:
     _, refs = _simple(display, "Block until one or more containers stop").parse(args)
     failed = False
