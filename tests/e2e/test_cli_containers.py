@@ -251,11 +251,53 @@ def test_update_bad_input(daemon: Any, cleanup: list[str]) -> None:
     assert "update the memoryswap at the same time" in over_swap.stderr
     restart = dl(daemon, "update", "--restart", "always", cid)
     assert "AutoRemove is enabled" in restart.stderr
-    cpuset = dl(daemon, "update", "--cpuset-cpus", "0", cid)
-    assert "CpusetCpus is not supported by dockling" in cpuset.stderr
+    blkio = dl(daemon, "update", "--blkio-weight", "100", cid)
+    assert "BlkioWeight is not supported by dockling" in blkio.stderr
     missing = dl(daemon, "update", "-m", "64m", "nosuchcontainer", cid)
     assert missing.returncode == 1
     assert "No such container: nosuchcontainer" in missing.stderr
     assert missing.stdout == f"{cid}\n"  # the others are still updated
     # Nothing was changed by the refused updates.
     assert cgroup_value(daemon, cid, "memory/memory.limit_in_bytes") == str(64 * 2**20)
+
+
+def test_shareable_ipc_and_joined_namespaces(daemon: Any, cleanup: list[str]) -> None:
+    donor = run_detached(
+        daemon, cleanup, "--ipc", "shareable", "--shm-size", "16m", daemon.image,
+        "sh", "-c", "echo shared > /dev/shm/f && sleep 300",
+    )  # fmt: skip
+    time.sleep(0.3)
+    joined = dl(
+        daemon, "run", "--rm", "--ipc", f"container:{donor[:12]}", "--pid", f"container:{donor}",
+        daemon.image, "sh", "-c", "cat /dev/shm/f; ps -o args | grep -q '^sleep 300' && echo seen",
+    )  # fmt: skip
+    assert joined.returncode == 0, joined.stderr
+    assert joined.stdout == "shared\nseen\n"
+    private = run_detached(daemon, cleanup, daemon.image, "sleep", "300")
+    refused = dl(daemon, "run", "--rm", "--ipc", f"container:{private}", daemon.image, "true")
+    assert refused.returncode == 125
+    assert "non-shareable IPC (hint: use IpcMode:shareable" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--sysctl", "kernel.hostname=x"], 'sysctl "kernel.hostname" is not in a separate'),
+        (["--network", "host", "--sysctl", "net.core.somaxconn=1"], "not in a separate"),
+        (["--device", "/dev/nosuchdevice"], "error gathering device information"),
+        (["--device", "/dev/null:/dev/x:rwz"], "invalid device mode: rwz"),
+        (["--ulimit", "nofile"], "invalid ulimit argument: nofile"),
+        (["--ulimit", "bogus=1"], "invalid ulimit type: bogus"),
+        (["--ulimit", "nofile=10:5"], "soft limit must be less than or equal to hard limit"),
+        (["--userns", "remap"], "user namespace mode 'remap' is not supported"),
+        (["--uts", "host", "--hostname", "x"], "Conflicting options: hostname and the UTS mode"),
+        (["--ipc", "weird"], "invalid IPC mode: weird"),
+        (["--pid", "container:nosuchcontainer"], "No such container: nosuchcontainer"),
+    ],
+)
+def test_namespace_and_limit_flags_refused(daemon: Any, flags: list[str], message: str) -> None:
+    before = dl(daemon, "ps", "-aq").stdout
+    out = dl(daemon, "run", "--rm", *flags, daemon.image, "true")
+    assert out.returncode == 125, out.stdout + out.stderr
+    assert message in out.stderr
+    assert dl(daemon, "ps", "-aq").stdout == before  # nothing half-made

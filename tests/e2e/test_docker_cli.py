@@ -415,9 +415,31 @@ def test_events_since_until(daemon: Any) -> None:
         (["-w", "/tmp/work"], "pwd", "/tmp/work"),
         (["--hostname", "box1"], "hostname", "box1"),
         (["--tmpfs", "/run"], "grep ' /run ' /proc/mounts | cut -d' ' -f3", "tmpfs"),
+        (["--shm-size", "128m"], "df -k /dev/shm | awk 'NR==2 {print $2}'", "131072"),
+        (["--ulimit", "nofile=1024:2048"], "echo $(ulimit -n) $(ulimit -Hn)", "1024 2048"),
+        (["--device", "/dev/null:/dev/xnull:rw"], "echo x > /dev/xnull && echo ok", "ok"),
+        (["--sysctl", "net.ipv4.ip_forward=0"], "cat /proc/sys/net/ipv4/ip_forward", "0"),
+        (["--cpuset-cpus", "0"], "cat /sys/fs/cgroup/cpuset/cpuset.cpus", "0"),
+        (
+            ["--memory-reservation", "32m"],
+            "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
+            "33554432",
+        ),
+        (["--pid", "host"], "readlink /proc/self/ns/pid", os.readlink("/proc/self/ns/pid")),
+        (["--ipc", "host"], "readlink /proc/self/ns/ipc", os.readlink("/proc/self/ns/ipc")),
+        (["--uts", "host"], "hostname", os.uname().nodename),
+        (
+            ["--cgroupns", "host"],
+            "readlink /proc/self/ns/cgroup",
+            os.readlink("/proc/self/ns/cgroup"),
+        ),
     ],
-    ids=["memory", "pids", "cpus", "user", "cap-drop", "env", "workdir", "hostname", "tmpfs"],
-)
+    ids=[
+        "memory", "pids", "cpus", "user", "cap-drop", "env", "workdir", "hostname", "tmpfs",
+        "shm-size", "ulimit", "device", "sysctl", "cpuset", "memory-reservation", "pid-host",
+        "ipc-host", "uts-host", "cgroupns-host",
+    ],
+)  # fmt: skip
 def test_run_option(daemon: Any, flags: list[str], command: str, expected: str) -> None:
     out = docker(daemon, "run", "--rm", *flags, daemon.image, "sh", "-c", command)
     assert out.returncode == 0, out.stderr

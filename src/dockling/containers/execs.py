@@ -178,6 +178,7 @@ class ExecService:
                 opt.startswith("no-new-privileges") and not opt.endswith("false")
                 for opt in spec.security_opt
             ),
+            ulimits=spec.ulimits,
         )
 
     def abandon(self, instance: ExecInstance) -> None:

@@ -334,6 +334,7 @@ class HealthMonitor:
                 opt.startswith("no-new-privileges") and not opt.endswith("false")
                 for opt in spec.security_opt
             ),
+            ulimits=spec.ulimits,
         )
 
 

@@ -13,7 +13,7 @@ import logging
 import os
 import resource
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +138,8 @@ class Launcher:
         container: Container,
         volume_path: Callable[[str], str],
         network: NetworkConfig | None = None,
+        joins: Mapping[str, str] | None = None,
+        ipc_donor: str | None = None,
     ) -> int:
         """Mount the rootfs, write the bundle and start the shim (runc create).
 
@@ -146,7 +148,12 @@ class Launcher:
         runtime = self.runtime_for(container)
         try:
             await asyncio.to_thread(
-                self._write_bundle, container, volume_path, network or NetworkConfig()
+                self._write_bundle,
+                container,
+                volume_path,
+                network or NetworkConfig(),
+                joins,
+                ipc_donor,
             )
             opts = self._shim_options(container, runtime)
             return await shim.launch(opts)
@@ -164,7 +171,12 @@ class Launcher:
             raise
 
     def _write_bundle(
-        self, container: Container, volume_path: Callable[[str], str], network: NetworkConfig
+        self,
+        container: Container,
+        volume_path: Callable[[str], str],
+        network: NetworkConfig,
+        joins: Mapping[str, str] | None = None,
+        ipc_donor: str | None = None,
     ) -> None:
         bundle = self.bundle(container.id)
         rootfs = bundle / "rootfs"
@@ -172,6 +184,11 @@ class Launcher:
         if not os.path.ismount(rootfs):
             mount_all(self.snapshotter.mounts(container.id), str(rootfs))
         files = self._write_etc_files(container, network)
+        shm_source = None
+        if container.spec.ipc_mode == "shareable":
+            shm_source = self._mount_shm(container)
+        elif ipc_donor is not None:
+            shm_source = str(self.shm_path(ipc_donor))
         uid, gid, groups = resolve_user(container.process.user, str(rootfs))
         spec = container.spec
         args: tuple[str, ...] = (container.process.path, *container.process.args)
@@ -204,6 +221,8 @@ class Launcher:
             cgroup_parent=CGROUP_PARENT,
             nofile_limit=resource.getrlimit(resource.RLIMIT_NOFILE),
             seccomp_profile=profile,
+            joins=joins,
+            shm_source=shm_source,
         )
         tmp = bundle / "config.json.tmp"
         tmp.write_text(json.dumps(config))
@@ -211,6 +230,21 @@ class Launcher:
         # A stale exit file from the previous run would answer `wait` too early.
         for stale in ("exit", "exit.tmp", "pid"):
             (bundle / stale).unlink(missing_ok=True)
+
+    def shm_path(self, container_id: str) -> Path:
+        """Where a shareable IPC namespace's /dev/shm is mounted on the host."""
+        return self.bundle(container_id) / "shm"
+
+    def _mount_shm(self, container: Container) -> str:
+        """A tmpfs on the host for a shareable container's /dev/shm, so that containers
+        joining its IPC namespace (`--ipc container:<name>`) can bind the same one."""
+        path = self.shm_path(container.id)
+        path.mkdir(exist_ok=True)
+        if not os.path.ismount(path):
+            size = container.spec.shm_size or 64 * 1024 * 1024
+            options = ("nosuid", "nodev", "noexec", "mode=1777", f"size={size // 1024}k")
+            mount_all([Mount("tmpfs", "shm", options=options)], str(path))
+        return str(path)
 
     def _write_etc_files(self, container: Container, network: NetworkConfig) -> list[Mount]:
         directory = self.container_dir(container.id)
@@ -314,6 +348,9 @@ class Launcher:
     def _unmount_rootfs(rootfs: Path) -> None:
         if rootfs.exists() and os.path.ismount(rootfs):
             unmount(str(rootfs))
+        shm = rootfs.parent / "shm"  # a shareable IPC namespace's /dev/shm
+        if shm.exists() and os.path.ismount(shm):
+            unmount(str(shm), detach=True)
 
 
 def _resolv_conf(

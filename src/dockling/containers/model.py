@@ -13,10 +13,12 @@ from typing import Any
 from dockling import errors
 from dockling.containers.spec import (
     ContainerSpec,
+    DeviceMapping,
     HealthcheckSpec,
     MountSpec,
     Resources,
     RestartPolicy,
+    Ulimit,
 )
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -105,6 +107,8 @@ class Container:
         spec_data["mounts"] = tuple(MountSpec(**_tuples(m)) for m in spec_data.get("mounts", ()))
         spec_data["restart_policy"] = RestartPolicy(**spec_data.get("restart_policy", {}))
         spec_data["resources"] = Resources(**spec_data.get("resources", {}))
+        spec_data["ulimits"] = tuple(Ulimit(**u) for u in spec_data.get("ulimits", ()))
+        spec_data["devices"] = tuple(DeviceMapping(**d) for d in spec_data.get("devices", ()))
         health = spec_data.get("healthcheck")
         if isinstance(health, dict):
             spec_data["healthcheck"] = HealthcheckSpec(**_tuples(health))

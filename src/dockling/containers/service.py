@@ -15,6 +15,7 @@ import os
 import signal as signals
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from dockling import errors
 from dockling.containers import health as health_checks, mounts as mount_parsing, names
@@ -204,7 +205,8 @@ class ContainerService:
                 image_id=image.id,
                 image_ref=spec.image,
                 process=process,
-                hostname=spec.hostname or container_id[:12],
+                hostname=spec.hostname
+                or (os.uname().nodename if spec.uts_mode == "host" else container_id[:12]),
                 runtime=spec.runtime or self.launcher.default_runtime,
             )
             container.mounts = await asyncio.to_thread(self._attach_volumes, container, specs)
@@ -231,6 +233,13 @@ class ContainerService:
         )
         ocispec.parse_security_opts(spec.security_opt)
         _validate_restart(spec.restart_policy)
+        for mode in (spec.ipc_mode, spec.pid_mode):
+            if mode.startswith("container:"):
+                self.get(mode.partition(":")[2])
+        if spec.uts_mode == "host" and spec.hostname:
+            raise errors.InvalidParameter("Conflicting options: hostname and the UTS mode")
+        for device in spec.devices:
+            ocispec.device_node(device)  # a missing host device fails the create, as Docker
         if spec.auto_remove and spec.restart_policy.name not in ("no", ""):
             raise errors.InvalidParameter(
                 "conflicting options: cannot specify both --restart and --rm"
@@ -278,9 +287,10 @@ class ContainerService:
         if status in (Status.REMOVING, Status.DEAD):
             raise errors.Conflict(f"container {container.short_id} is marked for removal")
         container.manually_stopped = False
+        joins, ipc_donor = self._namespace_joins(container)
         network = await self.networking.config_for(container, self.get)
         try:
-            pid = await self.launcher.launch(container, self.volume_path, network)
+            pid = await self.launcher.launch(container, self.volume_path, network, joins, ipc_donor)
         except errors.RuntimeStartError as exc:
             await self.networking.release(container)
             container.state.exit_code = {"not-found": 127, "not-executable": 126}.get(exc.kind, 128)
@@ -331,6 +341,29 @@ class ContainerService:
             raise
         async with self._live_for(container.id).lock:
             await self.networking.disconnect(container, network)
+
+    def _namespace_joins(self, container: Container) -> tuple[dict[str, str], str | None]:
+        """--ipc/--pid container:<name>: the other container's namespaces, as paths, and
+        the id whose /dev/shm to share (the IPC donor, which must be shareable)."""
+        joins: dict[str, str] = {}
+        donor = None
+        for kind, mode in (("ipc", container.spec.ipc_mode), ("pid", container.spec.pid_mode)):
+            if not mode.startswith("container:"):
+                continue
+            target = self.get(mode.partition(":")[2])
+            if not target.state.running or not target.state.pid:
+                raise errors.Conflict(
+                    f"cannot join {kind.upper()} of a non running container: {target.id}"
+                )
+            if kind == "ipc":
+                if target.spec.ipc_mode != "shareable":
+                    raise errors.Conflict(
+                        f"container {target.id}: non-shareable IPC (hint: use IpcMode:shareable "
+                        "for the donor container)"
+                    )
+                donor = target.id
+            joins[kind] = f"/proc/{target.state.pid}/ns/{kind}"
+        return joins, donor
 
     async def _connect_pending_attaches(self, container: Container, live: Live) -> None:
         """Attaches that came before start get their stream now, before the first output."""
@@ -514,7 +547,7 @@ class ContainerService:
     # ---- update ------------------------------------------------------------------------
 
     async def update(
-        self, ref: str, *, resources: Mapping[str, int], restart: RestartPolicy | None
+        self, ref: str, *, resources: Mapping[str, Any], restart: RestartPolicy | None
     ) -> builtins.list[str]:
         """`docker update`: new resource limits (the fields given; absent ones are kept) and
         restart policy, applied at once to a running or paused container and kept for its
@@ -534,7 +567,7 @@ class ContainerService:
         return []
 
     def _updated_spec(
-        self, container: Container, changes: Mapping[str, int], restart: RestartPolicy | None
+        self, container: Container, changes: Mapping[str, Any], restart: RestartPolicy | None
     ) -> ContainerSpec:
         old = container.spec.resources
         resources = replace(old, **changes)

@@ -57,6 +57,27 @@ class Resources:
     cpu_period: int = 0
     cpu_quota: int = 0
     pids_limit: int = 0  # 0 or -1 = unlimited
+    cpuset_cpus: str = ""  # "0-3,5": the CPUs the container may run on
+    cpuset_mems: str = ""  # the memory nodes it may allocate from
+    memory_reservation: int = 0  # bytes: the soft limit
+
+
+@dataclass(frozen=True, slots=True)
+class Ulimit:
+    """One `--ulimit name=soft[:hard]` (HostConfig.Ulimits)."""
+
+    name: str  # "nofile", "nproc", ... (RLIMIT_ and upper-cased in the runtime spec)
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMapping:
+    """One `--device host[:container[:permissions]]` (HostConfig.Devices)."""
+
+    path_on_host: str
+    path_in_container: str
+    permissions: str = "rwm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +131,16 @@ class ContainerSpec:
     aliases: tuple[str, ...] = ()
     mac_address: str = ""
     healthcheck: HealthcheckSpec | None = None
+    shm_size: int = 0  # bytes of /dev/shm; 0 = Docker's 64 MiB
+    ulimits: tuple[Ulimit, ...] = ()
+    devices: tuple[DeviceMapping, ...] = ()
+    # Namespaces: "" = the container's own; "host"; "container:<id>" (ipc and pid);
+    # ipc also "private", "shareable" (the same here) and "none" (no /dev/shm).
+    ipc_mode: str = ""
+    pid_mode: str = ""
+    uts_mode: str = ""
+    cgroupns_mode: str = ""  # "" or "private": its own; "host"
+    sysctls: dict[str, str] = field(default_factory=dict)  # namespaced ones only
 
 
 @dataclass(frozen=True, slots=True)

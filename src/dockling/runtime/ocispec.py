@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Iterable, Sequence
+import stat
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dockling.containers.spec import ContainerSpec, Resources
+from dockling.containers.spec import ContainerSpec, DeviceMapping, Resources, Ulimit
 from dockling.errors import InvalidParameter
 from dockling.mount import Mount
 from dockling.runtime import defaults, seccomp
@@ -213,9 +214,11 @@ def linux_resources(resources: Resources, *, swap_limit: bool = True) -> dict[st
                 memory["swap"] = -1
             else:
                 memory["swap"] = r.memory_swap
+    if r.memory_reservation > 0:
+        memory["reservation"] = r.memory_reservation
     if memory:
         out["memory"] = memory
-    cpu: dict[str, int] = {}
+    cpu: dict[str, Any] = {}
     if r.cpu_shares > 0:
         # The kernel's bounds; Docker clamps rather than fails.
         cpu["shares"] = min(max(r.cpu_shares, 2), 262144)
@@ -227,6 +230,10 @@ def linux_resources(resources: Resources, *, swap_limit: bool = True) -> dict[st
             cpu["period"] = r.cpu_period
         if r.cpu_quota > 0 or r.cpu_quota == -1:
             cpu["quota"] = r.cpu_quota
+    if r.cpuset_cpus:
+        cpu["cpus"] = r.cpuset_cpus
+    if r.cpuset_mems:
+        cpu["mems"] = r.cpuset_mems
     if cpu:
         out["cpu"] = cpu
     if r.pids_limit > 0:
@@ -243,8 +250,27 @@ def updated_resources(resources: Resources) -> dict[str, Any]:
     return out
 
 
-def _namespaces(network_mode: str, netns_path: str | None) -> list[dict[str, str]]:
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
+def _namespaces(
+    spec: ContainerSpec, netns_path: str | None, joins: Mapping[str, str]
+) -> list[dict[str, str]]:
+    """The container's namespaces: its own, none where a mode says "host", or another
+    container's (`joins`: type -> /proc/<pid>/ns/<type>)."""
+    host = {
+        "pid": spec.pid_mode == "host",
+        "ipc": spec.ipc_mode == "host",
+        "uts": spec.uts_mode == "host",
+        "mount": False,
+        "cgroup": spec.cgroupns_mode == "host",
+    }
+    namespaces: list[dict[str, str]] = []
+    for kind, shared in host.items():
+        if shared:
+            continue
+        entry = {"type": kind}
+        if kind in joins:
+            entry["path"] = joins[kind]
+        namespaces.append(entry)
+    network_mode = spec.network_mode
     if network_mode != "host":
         net: dict[str, str] = {"type": "network"}
         if netns_path:
@@ -253,13 +279,23 @@ def _namespaces(network_mode: str, netns_path: str | None) -> list[dict[str, str
     return namespaces
 
 
-def _rlimits(nofile_limit: tuple[int, int] | None) -> list[dict[str, Any]]:
-    # No entry means the process inherits runc's limits; an entry must not exceed the
-    # current hard limit, since raising it needs CAP_SYS_RESOURCE.
-    if nofile_limit is None:
-        return []
-    soft, hard = nofile_limit
-    return [{"type": "RLIMIT_NOFILE", "soft": min(soft, hard), "hard": hard}]
+def _rlimits(
+    nofile_limit: tuple[int, int] | None, ulimits: Sequence[Ulimit] = ()
+) -> list[dict[str, Any]]:
+    """The process's rlimits: `--ulimit`s as given, and NOFILE as the daemon's own.
+
+    No entry means the process inherits runc's limits; the default NOFILE entry must not
+    exceed the current hard limit, since raising it needs CAP_SYS_RESOURCE (a `--ulimit`
+    above it fails at start, as it does with Docker on such a host).
+    """
+    limits: dict[str, dict[str, Any]] = {}
+    if nofile_limit is not None:
+        soft, hard = nofile_limit
+        limits["RLIMIT_NOFILE"] = {"type": "RLIMIT_NOFILE", "soft": min(soft, hard), "hard": hard}
+    for ulimit in ulimits:
+        kind = f"RLIMIT_{ulimit.name.upper()}"
+        limits[kind] = {"type": kind, "soft": ulimit.soft, "hard": ulimit.hard}
+    return list(limits.values())
 
 
 def build_spec(
@@ -278,6 +314,8 @@ def build_spec(
     machine: str | None = None,
     kernel_release: str | None = None,
     swap_limit: bool = True,
+    joins: Mapping[str, str] | None = None,
+    shm_source: str | None = None,
 ) -> dict[str, Any]:
     """The OCI runtime spec for one container, with Docker's defaults.
 
@@ -297,11 +335,13 @@ def build_spec(
         cap_drop=spec.cap_drop,
         available=available_caps,
     )
+    joins = joins or {}
     user_dests = {m.target for m in mounts}
     oci_mounts: list[dict[str, Any]] = [
-        m
+        _shm_mount(m, spec, shm_source) if m["destination"] == "/dev/shm" else m
         for m in defaults.default_mounts(privileged=spec.privileged)
         if m["destination"] not in user_dests
+        and not (m["destination"] == "/dev/shm" and spec.ipc_mode == "none")
     ]
     oci_mounts.extend(m.to_oci() for m in mounts)
 
@@ -315,7 +355,7 @@ def build_spec(
         "noNewPrivileges": opts.no_new_privileges,
         "oomScoreAdj": 0,
     }
-    rlimits = _rlimits(nofile_limit)
+    rlimits = _rlimits(nofile_limit, spec.ulimits)
     if rlimits:
         proc["rlimits"] = rlimits
 
@@ -326,11 +366,26 @@ def build_spec(
             defaults.PRIVILEGED_DEVICE_RULES if spec.privileged else defaults.DEFAULT_DEVICE_RULES
         )
     ]
+    devices = [device_node(d) for d in spec.devices]
+    resources["devices"] += [
+        {
+            "allow": True,
+            "type": node["type"],
+            "major": node["major"],
+            "minor": node["minor"],
+            "access": mapping.permissions,
+        }
+        for mapping, node in zip(spec.devices, devices, strict=True)
+    ]
     linux: dict[str, Any] = {
-        "namespaces": _namespaces(spec.network_mode, netns_path),
+        "namespaces": _namespaces(spec, netns_path, joins),
         "cgroupsPath": f"{cgroup_parent.rstrip('/')}/{container_id}",
         "resources": resources,
     }
+    if devices:
+        linux["devices"] = devices
+    if spec.sysctls:
+        linux["sysctl"] = dict(spec.sysctls)
     if not spec.privileged and not opts.unconfined_paths:
         linux["maskedPaths"] = list(defaults.MASKED_PATHS)
         linux["readonlyPaths"] = list(defaults.READONLY_PATHS)
@@ -338,13 +393,69 @@ def build_spec(
     if profile is not None:
         linux["seccomp"] = profile
 
-    return {
+    oci: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
         "root": {"path": rootfs, "readonly": spec.read_only_rootfs},
         "hostname": hostname,
         "process": proc,
         "mounts": oci_mounts,
         "linux": linux,
+    }
+    if spec.uts_mode == "host":
+        del oci["hostname"]  # the host's own: without a UTS namespace none can be set
+    return oci
+
+
+def _shm_mount(
+    default: dict[str, Any], spec: ContainerSpec, shm_source: str | None
+) -> dict[str, Any]:
+    """/dev/shm: a tmpfs of --shm-size (64 MiB by default); the host's with --ipc host; a
+    tmpfs the daemon mounted on the host (`shm_source`) for a shareable IPC namespace and
+    for those who join it, since POSIX shared memory lives in those files."""
+    bind_options = ["rbind", "rprivate", "nosuid", "nodev", "noexec"]
+    if spec.ipc_mode == "host":
+        return {
+            "destination": "/dev/shm",
+            "type": "bind",
+            "source": "/dev/shm",
+            "options": bind_options,
+        }
+    if shm_source is not None:
+        return {
+            "destination": "/dev/shm",
+            "type": "bind",
+            "source": shm_source,
+            "options": bind_options,
+        }
+    if spec.shm_size <= 0:
+        return default
+    options = [o for o in default["options"] if not o.startswith("size=")]
+    return {**default, "options": [*options, f"size={spec.shm_size // 1024}k"]}
+
+
+def device_node(mapping: DeviceMapping) -> dict[str, Any]:
+    """The OCI `linux.devices` entry for a `--device`: the host node's type and numbers."""
+    try:
+        st = os.stat(mapping.path_on_host)
+    except OSError as exc:
+        raise InvalidParameter(
+            f"error gathering device information while adding custom device "
+            f"{mapping.path_on_host!r}: {exc.strerror}"
+        ) from None
+    if stat.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(st.st_mode):
+        kind = "b"
+    else:
+        raise InvalidParameter(f"{mapping.path_on_host} is not a device node")
+    return {
+        "path": mapping.path_in_container,
+        "type": kind,
+        "major": os.major(st.st_rdev),
+        "minor": os.minor(st.st_rdev),
+        "fileMode": stat.S_IMODE(st.st_mode),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
     }
 
 
@@ -397,8 +508,9 @@ def build_exec_process(
     no_new_privileges: bool,
     available_caps: Sequence[str] | None = None,
     nofile_limit: tuple[int, int] | None = None,
+    ulimits: Sequence[Ulimit] = (),
 ) -> dict[str, Any]:
-    """process.json for `runc exec --process`.
+    """process.json for `runc exec --process` (with the container's `ulimits`).
 
     `env` is the exec's complete environment (the caller merges the container's env
     with the exec's); PATH is added when missing.  `privileged` is the exec's
@@ -422,7 +534,7 @@ def build_exec_process(
         "capabilities": _process_caps(caps),
         "noNewPrivileges": no_new_privileges,
     }
-    rlimits = _rlimits(nofile_limit)
+    rlimits = _rlimits(nofile_limit, ulimits)
     if rlimits:
         proc["rlimits"] = rlimits
     return proc

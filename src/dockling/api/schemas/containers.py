@@ -11,7 +11,13 @@ from dockling import errors
 from dockling.containers import health as health_checks, mounts as mount_parsing
 from dockling.containers.health import HealthState
 from dockling.containers.model import ZERO_TIME, Container, Status
-from dockling.containers.spec import ContainerSpec, Resources, RestartPolicy
+from dockling.containers.spec import (
+    ContainerSpec,
+    DeviceMapping,
+    Resources,
+    RestartPolicy,
+    Ulimit,
+)
 from dockling.humanize import human_duration
 from dockling.network.service import NetworkService
 
@@ -135,19 +141,17 @@ _UPDATABLE = {
     "CpuShares": "cpu_shares",
     "CpuPeriod": "cpu_period",
     "CpuQuota": "cpu_quota",
+    "MemoryReservation": "memory_reservation",
 }
 _NOT_UPDATABLE = (
     "BlkioWeight",
-    "CpusetCpus",
-    "CpusetMems",
-    "MemoryReservation",
     "KernelMemory",
     "CpuRealtimePeriod",
     "CpuRealtimeRuntime",
 )
 
 
-def update_from_body(body: Any) -> tuple[dict[str, int], RestartPolicy | None]:
+def update_from_body(body: Any) -> tuple[dict[str, Any], RestartPolicy | None]:
     """POST /containers/{id}/update's body: the Resources fields to change, and the new
     restart policy if one is given."""
     if not isinstance(body, Mapping):
@@ -155,9 +159,12 @@ def update_from_body(body: Any) -> tuple[dict[str, int], RestartPolicy | None]:
     for name in _NOT_UPDATABLE:
         if body.get(name):
             raise errors.InvalidParameter(f"{name} is not supported by dockling; leave it unset")
-    changes = {
+    changes: dict[str, Any] = {
         field: _int(body.get(name), name) for name, field in _UPDATABLE.items() if body.get(name)
     }
+    for name, field in (("CpusetCpus", "cpuset_cpus"), ("CpusetMems", "cpuset_mems")):
+        if body.get(name):
+            changes[field] = str(body[name])
     if body.get("PidsLimit") is not None:
         limit = _int(body.get("PidsLimit"), "PidsLimit")
         changes["pids_limit"] = limit if limit > 0 else -1
@@ -189,7 +196,11 @@ def spec_from_create(body: Mapping[str, Any]) -> ContainerSpec:
         cpu_period=_int(host.get("CpuPeriod"), "cpu-period"),
         cpu_quota=_int(host.get("CpuQuota"), "cpu-quota"),
         pids_limit=_int(host.get("PidsLimit"), "pids-limit"),
+        cpuset_cpus=str(host.get("CpusetCpus") or ""),
+        cpuset_mems=str(host.get("CpusetMems") or ""),
+        memory_reservation=_int(host.get("MemoryReservation"), "memory-reservation"),
     )
+    _refuse_unsupported(host)
     if resources.memory < 0:
         raise errors.InvalidParameter("invalid value for --memory: must not be negative")
     if resources.nano_cpus < 0:
@@ -255,7 +266,114 @@ def spec_from_create(body: Mapping[str, Any]) -> ContainerSpec:
         aliases=_strs(endpoint.get("Aliases"), "Aliases"),
         mac_address=body.get("MacAddress") or endpoint.get("MacAddress") or "",
         healthcheck=health_checks.healthcheck_from_docker(body.get("Healthcheck")),
+        shm_size=_int(host.get("ShmSize"), "shm-size"),
+        ulimits=_ulimits(host.get("Ulimits")),
+        devices=_devices(host.get("Devices")),
+        ipc_mode=_mode(host.get("IpcMode"), "IPC", IPC_MODES, joinable=True),
+        pid_mode=_mode(host.get("PidMode"), "PID", ("host",), joinable=True),
+        uts_mode=_mode(host.get("UTSMode"), "UTS", ("host",)),
+        cgroupns_mode=_mode(host.get("CgroupnsMode"), "cgroup namespace", ("private", "host")),
+        sysctls=_sysctls(host),
     )
+
+
+_IPC_SYSCTLS = frozenset(
+    {
+        "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+        "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+    }
+)  # fmt: skip
+
+
+def _sysctls(host: Mapping[str, Any]) -> dict[str, str]:
+    """--sysctl: only those of a namespace the container has its own of (runc's rule)."""
+    value = host.get("Sysctls") or {}
+    if not isinstance(value, Mapping):
+        raise errors.InvalidParameter("Sysctls must be an object of strings")
+    own_ipc = (host.get("IpcMode") or "") not in ("host",)
+    own_net = (host.get("NetworkMode") or "default") != "host" and not str(
+        host.get("NetworkMode") or ""
+    ).startswith("container:")
+    for key in value:
+        ipc = key in _IPC_SYSCTLS or key.startswith("fs.mqueue.")
+        if (ipc and own_ipc) or (key.startswith("net.") and own_net):
+            continue
+        raise errors.InvalidParameter(f'sysctl "{key}" is not in a separate kernel namespace')
+    return {str(k): str(v) for k, v in value.items()}
+
+
+IPC_MODES = ("private", "shareable", "host", "none")
+
+
+def _mode(value: Any, what: str, known: tuple[str, ...], *, joinable: bool = False) -> str:
+    """A namespace mode: "", one of `known`, or (`joinable`) "container:<name|id>"."""
+    mode = str(value or "")
+    if mode and mode not in known:
+        target = mode.partition(":")[2] if mode.startswith("container:") else ""
+        if not (joinable and target):
+            raise errors.InvalidParameter(f"invalid {what} mode: {mode}")
+    return mode
+
+
+def _refuse_unsupported(host: Mapping[str, Any]) -> None:
+    """HostConfig settings dockling cannot honour: refused by name, never ignored."""
+    userns = host.get("UsernsMode") or ""
+    if userns not in ("", "host"):
+        raise errors.InvalidParameter(
+            f"user namespace mode {userns!r} is not supported: dockling runs containers "
+            "without user remapping (leave --userns unset or use host)"
+        )
+    for name in ("BlkioWeight", "OomKillDisable", "KernelMemory", "CpuRealtimePeriod"):
+        if host.get(name):
+            raise errors.InvalidParameter(f"{name} is not supported by dockling; leave it unset")
+
+
+def _ulimits(value: Any) -> tuple[Ulimit, ...]:
+    if not value:
+        return ()
+    if not isinstance(value, list):
+        raise errors.InvalidParameter("Ulimits must be a list of {Name, Soft, Hard}")
+    found: dict[str, Ulimit] = {}
+    for item in value:
+        if not isinstance(item, Mapping) or not item.get("Name"):
+            raise errors.InvalidParameter("Ulimits must be a list of {Name, Soft, Hard}")
+        name = str(item["Name"]).lower()
+        if name not in ULIMIT_NAMES:
+            raise errors.InvalidParameter(f"invalid ulimit type: {name}")
+        soft, hard = _int(item.get("Soft"), "ulimit"), _int(item.get("Hard"), "ulimit")
+        if soft > hard and hard != -1:
+            raise errors.InvalidParameter(
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )
+        found[name] = Ulimit(name, soft, hard)
+    return tuple(found.values())
+
+
+ULIMIT_NAMES = frozenset(
+    {
+        "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue",
+        "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+    }
+)  # fmt: skip
+
+
+def _devices(value: Any) -> tuple[DeviceMapping, ...]:
+    if not value:
+        return ()
+    if not isinstance(value, list):
+        raise errors.InvalidParameter("Devices must be a list of device mappings")
+    devices = []
+    for item in value:
+        if not isinstance(item, Mapping) or not item.get("PathOnHost"):
+            raise errors.InvalidParameter("a device mapping needs PathOnHost")
+        permissions = str(item.get("CgroupPermissions") or "rwm")
+        if not permissions or set(permissions) - set("rwm"):
+            raise errors.InvalidParameter(f"invalid device cgroup permissions: {permissions}")
+        host_path = str(item["PathOnHost"])
+        devices.append(
+            DeviceMapping(host_path, str(item.get("PathInContainer") or host_path), permissions)
+        )
+    return tuple(devices)
 
 
 def _port_key(key: Any) -> str:
@@ -456,6 +574,25 @@ def inspect(
             "CpuPeriod": res.cpu_period,
             "CpuQuota": res.cpu_quota,
             "PidsLimit": res.pids_limit or None,
+            "CpusetCpus": res.cpuset_cpus,
+            "CpusetMems": res.cpuset_mems,
+            "MemoryReservation": res.memory_reservation,
+            "ShmSize": spec.shm_size or 64 * 1024 * 1024,
+            "IpcMode": spec.ipc_mode or "private",
+            "PidMode": spec.pid_mode,
+            "UTSMode": spec.uts_mode,
+            "CgroupnsMode": spec.cgroupns_mode or "private",
+            "Sysctls": dict(spec.sysctls) or None,
+            "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in spec.ulimits]
+            or None,
+            "Devices": [
+                {
+                    "PathOnHost": d.path_on_host,
+                    "PathInContainer": d.path_in_container,
+                    "CgroupPermissions": d.permissions,
+                }
+                for d in spec.devices
+            ],
             "Mounts": [
                 {"Type": m.type, "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
                 for m in spec.mounts

@@ -215,6 +215,38 @@ def read_kv_file(path: str, *, env: bool) -> list[str]:
     return out
 
 
+def parse_device(text: str) -> dict[str, str]:
+    """`--device HOST[:CONTAINER][:PERMISSIONS]` (permissions a subset of "rwm")."""
+    parts = text.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise CreateOptionError(f"invalid device specification: {text}")
+    host, container, permissions = parts[0], parts[0], "rwm"
+    if len(parts) == 2:
+        if parts[1] and not set(parts[1]) - set("rwm"):
+            permissions = parts[1]
+        elif parts[1]:
+            container = parts[1]
+    elif len(parts) == 3:
+        container, permissions = parts[1] or host, parts[2]
+        if not permissions or set(permissions) - set("rwm"):
+            raise CreateOptionError(f"invalid device mode: {permissions}")
+    return {"PathOnHost": host, "PathInContainer": container, "CgroupPermissions": permissions}
+
+
+def parse_ulimit(text: str) -> dict[str, Any]:
+    """`--ulimit NAME=SOFT[:HARD]` (one number sets both)."""
+    name, sep, limits = text.partition("=")
+    if not sep or not name:
+        raise CreateOptionError(f"invalid ulimit argument: {text}")
+    soft_text, _, hard_text = limits.partition(":")
+    try:
+        soft = int(soft_text)
+        hard = int(hard_text) if hard_text else soft
+    except ValueError:
+        raise CreateOptionError(f"invalid ulimit argument: {text}") from None
+    return {"Name": name, "Soft": soft, "Hard": hard}
+
+
 def parse_labels(items: list[str]) -> dict[str, str]:
     """KEY=VALUE items as a map (a bare KEY maps to ""); labels, sysctls, driver options."""
     labels: dict[str, str] = {}
@@ -486,6 +518,10 @@ def build_create(values: dict[str, Any], args: list[str], *, run: bool) -> dict[
             host[api_key] = values[dest]
     if values["sysctl"]:
         host["Sysctls"] = parse_labels(values["sysctl"])
+    if values["device"]:
+        host["Devices"] = [parse_device(item) for item in values["device"]]
+    if values["ulimit"]:
+        host["Ulimits"] = [parse_ulimit(item) for item in values["ulimit"]]
     config["HostConfig"] = host
     endpoint: dict[str, Any] = {}
     if values["network_alias"]:
