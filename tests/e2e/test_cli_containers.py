@@ -301,3 +301,40 @@ def test_namespace_and_limit_flags_refused(daemon: Any, flags: list[str], messag
     assert out.returncode == 125, out.stdout + out.stderr
     assert message in out.stderr
     assert dl(daemon, "ps", "-aq").stdout == before  # nothing half-made
+
+
+def test_group_add_and_volumes_from(daemon: Any, cleanup: list[str], tmp_path: Any) -> None:
+    groups = dl(
+        daemon, "run", "--rm", "--group-add", "wheel", "--group-add", "1234", "-u", "nobody",
+        daemon.image, "id", "-G",
+    )  # fmt: skip
+    assert groups.returncode == 0, groups.stderr
+    assert groups.stdout.split() == ["65534", "10", "1234"]
+    unknown = dl(daemon, "run", "--rm", "--group-add", "nosuchgroup", daemon.image, "true")
+    assert unknown.returncode == 125
+    assert "Unable to find group nosuchgroup: no matching entries in group file" in unknown.stderr
+
+    volume = f"vf{time.time_ns()}"
+    source = run_detached(
+        daemon, cleanup, "-v", f"{volume}:/data", "-v", f"{tmp_path}:/hosttmp:ro", daemon.image,
+        "sh", "-c", "echo from-source > /data/f && sleep 300",
+    )  # fmt: skip
+    time.sleep(0.3)
+    shared = dl(
+        daemon, "run", "--rm", "--volumes-from", source[:12], daemon.image,
+        "sh", "-c", "cat /data/f; touch /hosttmp/x || echo read-only",
+    )  # fmt: skip
+    assert shared.stdout == "from-source\nread-only\n", shared.stderr
+    read_only = dl(
+        daemon, "run", "--rm", "--volumes-from", f"{source}:ro", daemon.image,
+        "sh", "-c", "touch /data/g || echo read-only",
+    )  # fmt: skip
+    assert read_only.stdout == "read-only\n"
+    for bad, message in (
+        ("nosuchcontainer", "No such container"),
+        (f"{source}:xx", "invalid mode"),
+    ):
+        out = dl(daemon, "run", "--rm", "--volumes-from", bad, daemon.image, "true")
+        assert out.returncode == 125 and message in out.stderr
+    dl(daemon, "rm", "-f", source)
+    assert dl(daemon, "volume", "rm", volume).returncode == 0

@@ -21,7 +21,7 @@ from dockling.containers.process import merge_env
 from dockling.containers.service import ContainerService
 from dockling.ids import generate_id
 from dockling.runtime import ocispec, shim
-from dockling.runtime.users import resolve_user
+from dockling.runtime.users import resolve_groups, resolve_user
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,8 @@ class ExecService:
     def _process(self, container: Container, config: ExecConfig) -> dict[str, object]:
         rootfs = str(self.containers.launcher.rootfs(container.id))
         uid, gid, groups = resolve_user(config.user or container.process.user, rootfs)
+        extra = resolve_groups(container.spec.group_add, rootfs)
+        groups = tuple(dict.fromkeys((*groups, *extra)))
         spec = container.spec
         return ocispec.build_exec_process(
             args=config.cmd,

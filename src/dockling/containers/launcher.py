@@ -24,7 +24,7 @@ from dockling.mount import Mount, mount_all, unmount
 from dockling.runtime import ocispec, seccomp, shim
 from dockling.runtime.cgroups import is_hybrid, remove_cgroups
 from dockling.runtime.runc import OciRuntime
-from dockling.runtime.users import resolve_user
+from dockling.runtime.users import resolve_groups, resolve_user
 from dockling.snapshots.overlay import OverlaySnapshotter
 
 log = logging.getLogger(__name__)
@@ -190,6 +190,8 @@ class Launcher:
         elif ipc_donor is not None:
             shm_source = str(self.shm_path(ipc_donor))
         uid, gid, groups = resolve_user(container.process.user, str(rootfs))
+        extra = resolve_groups(container.spec.group_add, str(rootfs))
+        groups = tuple(dict.fromkeys((*groups, *extra)))
         spec = container.spec
         args: tuple[str, ...] = (container.process.path, *container.process.args)
         runtime_mounts: list[Mount] = list(files)

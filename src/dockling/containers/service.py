@@ -190,7 +190,7 @@ class ContainerService:
         self._names[name] = container_id
         try:
             specs = mount_parsing.merge_image_volumes(
-                spec.mounts, (*spec.volumes, *defaults.volumes)
+                (*spec.mounts, *self._volumes_from(spec)), (*spec.volumes, *defaults.volumes)
             )
             spec = replace(
                 spec,
@@ -247,6 +247,24 @@ class ContainerService:
         if spec.runtime and spec.runtime not in self.launcher.runtimes:
             raise errors.InvalidParameter(f"unknown or invalid runtime name: {spec.runtime}")
         self.networking.validate(spec, self.get)
+
+    def _volumes_from(self, spec: ContainerSpec) -> builtins.list[MountSpec]:
+        """--volumes-from NAME[:ro|rw]: that container's volumes and binds at the same
+        paths (read-only with :ro, else as they are), unless this one mounts the path."""
+        own = {m.target for m in spec.mounts}
+        found: builtins.list[MountSpec] = []
+        for item in spec.volumes_from:
+            name, _, mode = item.partition(":")
+            if mode not in ("", "ro", "rw"):
+                raise errors.InvalidParameter(f"invalid mode for volumes-from: {item}")
+            source = self.get(name)
+            for mount in source.mounts:
+                if mount.type not in ("volume", "bind") or mount.target in own:
+                    continue
+                read_only = mount.read_only if not mode else mode == "ro"
+                found.append(replace(mount, read_only=read_only))
+                own.add(mount.target)
+        return found
 
     def _attach_volumes(
         self, container: Container, specs: tuple[MountSpec, ...]

@@ -141,6 +141,8 @@ class ContainerSpec:
     uts_mode: str = ""
     cgroupns_mode: str = ""  # "" or "private": its own; "host"
     sysctls: dict[str, str] = field(default_factory=dict)  # namespaced ones only
+    group_add: tuple[str, ...] = ()  # supplementary groups, names (from the image) or gids
+    volumes_from: tuple[str, ...] = ()  # "container[:ro|rw]": its volumes and binds too
 
 
 @dataclass(frozen=True, slots=True)

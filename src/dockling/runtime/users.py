@@ -164,3 +164,22 @@ def resolve_user(user: str, rootfs: str) -> tuple[int, int, tuple[int, ...]]:
 
     supplementary = tuple(dict.fromkeys(g.gid for g in groups if name and name in g.members))
     return uid, gid, supplementary
+
+
+def resolve_groups(names: tuple[str, ...], rootfs: str) -> tuple[int, ...]:
+    """`--group-add` values as gids: numbers as they are, names from the image's /etc/group."""
+    if not names:
+        return ()
+    groups = _parse_group(read_in_root(rootfs, "/etc/group"))
+    gids = []
+    for name in names:
+        number = _numeric(name)
+        if number is None:
+            group = next((g for g in groups if g.name == name), None)
+            if group is None:
+                raise InvalidParameter(
+                    f"Unable to find group {name}: no matching entries in group file"
+                )
+            number = group.gid
+        gids.append(number)
+    return tuple(gids)

@@ -274,6 +274,8 @@ def spec_from_create(body: Mapping[str, Any]) -> ContainerSpec:
         uts_mode=_mode(host.get("UTSMode"), "UTS", ("host",)),
         cgroupns_mode=_mode(host.get("CgroupnsMode"), "cgroup namespace", ("private", "host")),
         sysctls=_sysctls(host),
+        group_add=_strs(host.get("GroupAdd"), "GroupAdd"),
+        volumes_from=_strs(host.get("VolumesFrom"), "VolumesFrom"),
     )
 
 
@@ -555,7 +557,8 @@ def inspect(
             },
             "AutoRemove": spec.auto_remove,
             "VolumeDriver": "",
-            "VolumesFrom": None,
+            "VolumesFrom": list(spec.volumes_from) or None,
+            "GroupAdd": list(spec.group_add) or None,
             "CapAdd": list(spec.cap_add) or None,
             "CapDrop": list(spec.cap_drop) or None,
             "Dns": list(spec.dns),
