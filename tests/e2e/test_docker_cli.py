@@ -420,6 +420,13 @@ def test_events_since_until(daemon: Any) -> None:
         (["--device", "/dev/null:/dev/xnull:rw"], "echo x > /dev/xnull && echo ok", "ok"),
         (["--sysctl", "net.ipv4.ip_forward=0"], "cat /proc/sys/net/ipv4/ip_forward", "0"),
         (["--cpuset-cpus", "0"], "cat /sys/fs/cgroup/cpuset/cpuset.cpus", "0"),
+        (["--cpuset-mems", "0"], "cat /sys/fs/cgroup/cpuset/cpuset.mems", "0"),
+        (
+            ["--cpu-period", "50000", "--cpu-quota", "25000"],
+            "echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.cfs_quota_us)",
+            "50000 25000",
+        ),
+        (["--oom-score-adj", "500"], "cat /proc/self/oom_score_adj", "500"),
         (
             ["--memory-reservation", "32m"],
             "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
@@ -436,7 +443,8 @@ def test_events_since_until(daemon: Any) -> None:
     ],
     ids=[
         "memory", "pids", "cpus", "user", "cap-drop", "env", "workdir", "hostname", "tmpfs",
-        "shm-size", "ulimit", "device", "sysctl", "cpuset", "memory-reservation", "pid-host",
+        "shm-size", "ulimit", "device", "sysctl", "cpuset", "cpuset-mems", "cfs", "oom-score-adj",
+        "memory-reservation", "pid-host",
         "ipc-host", "uts-host", "cgroupns-host",
     ],
 )  # fmt: skip

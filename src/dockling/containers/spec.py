@@ -143,6 +143,7 @@ class ContainerSpec:
     sysctls: dict[str, str] = field(default_factory=dict)  # namespaced ones only
     group_add: tuple[str, ...] = ()  # supplementary groups, names (from the image) or gids
     volumes_from: tuple[str, ...] = ()  # "container[:ro|rw]": its volumes and binds too
+    oom_score_adj: int = 0  # -1000..1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -353,7 +353,7 @@ def build_spec(
         "cwd": process.cwd or "/",
         "capabilities": _process_caps(caps),
         "noNewPrivileges": opts.no_new_privileges,
-        "oomScoreAdj": 0,
+        "oomScoreAdj": spec.oom_score_adj,
     }
     rlimits = _rlimits(nofile_limit, spec.ulimits)
     if rlimits:

@@ -276,7 +276,17 @@ def spec_from_create(body: Mapping[str, Any]) -> ContainerSpec:
         sysctls=_sysctls(host),
         group_add=_strs(host.get("GroupAdd"), "GroupAdd"),
         volumes_from=_strs(host.get("VolumesFrom"), "VolumesFrom"),
+        oom_score_adj=_oom_score_adj(host.get("OomScoreAdj")),
     )
+
+
+def _oom_score_adj(value: Any) -> int:
+    score = _int(value, "oom-score-adj")
+    if not -1000 <= score <= 1000:
+        raise errors.InvalidParameter(
+            f"Invalid value {score}, range for oom score adj is [-1000, 1000]"
+        )
+    return score
 
 
 _IPC_SYSCTLS = frozenset(
@@ -559,6 +569,7 @@ def inspect(
             "VolumeDriver": "",
             "VolumesFrom": list(spec.volumes_from) or None,
             "GroupAdd": list(spec.group_add) or None,
+            "OomScoreAdj": spec.oom_score_adj,
             "CapAdd": list(spec.cap_add) or None,
             "CapDrop": list(spec.cap_drop) or None,
             "Dns": list(spec.dns),

@@ -40,6 +40,16 @@ def add_container_flags(fs: FlagSet, *, run: bool) -> None:
     fs.value("cpu-shares", "c", "CPU shares (relative weight)", convert=parse_go_int)
     fs.value("cpus", None, "Number of CPUs", convert=nano_cpus)
     fs.value("cpuset-cpus", None, "CPUs in which to allow execution (0-3, 0,1)")
+    fs.value("cpuset-mems", None, "MEMs in which to allow execution (0-3, 0,1)")
+    fs.value(
+        "cpu-period", None, "Limit CPU CFS (Completely Fair Scheduler) period", convert=parse_go_int
+    )
+    fs.value(
+        "cpu-quota", None, "Limit CPU CFS (Completely Fair Scheduler) quota", convert=parse_go_int
+    )
+    fs.value(
+        "oom-score-adj", None, "Tune host's OOM preferences (-1000 to 1000)", convert=parse_go_int
+    )
     fs.value("detach-keys", None, "Override the key sequence for detaching a container")
     fs.list("device", None, "Add a host device to the container")
     fs.list("dns", None, "Set custom DNS servers")
@@ -505,6 +515,10 @@ def build_create(values: dict[str, Any], args: list[str], *, run: bool) -> dict[
         "NanoCpus": "cpus",
         "CpuShares": "cpu_shares",
         "CpusetCpus": "cpuset_cpus",
+        "CpusetMems": "cpuset_mems",
+        "CpuPeriod": "cpu_period",
+        "CpuQuota": "cpu_quota",
+        "OomScoreAdj": "oom_score_adj",
         "PidsLimit": "pids_limit",
         "ShmSize": "shm_size",
         "IpcMode": "ipc",
