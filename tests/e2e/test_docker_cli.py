@@ -470,6 +470,23 @@ def test_update(daemon: Any) -> None:
         docker(daemon, "rm", "-f", name)
 
 
+@pytest.mark.parametrize(
+    ("flags", "field"),
+    [
+        (["--cgroup-parent", "elsewhere"], "CgroupParent (--cgroup-parent)"),
+        (["--device-cgroup-rule", "c 1:3 rwm"], "DeviceCgroupRules (--device-cgroup-rule)"),
+        (["--memory-swappiness", "10"], "MemorySwappiness (--memory-swappiness)"),
+        (["--link", "db:db"], "Links (--link (use a user-defined network"),
+    ],
+)
+def test_unsupported_settings_are_refused_not_ignored(
+    daemon: Any, flags: list[str], field: str
+) -> None:
+    out = docker(daemon, "run", "--rm", *flags, daemon.image, "true")
+    assert out.returncode == 125
+    assert f"{field}" in out.stderr and "is not supported by dockling" in out.stderr
+
+
 def test_run_read_only(daemon: Any) -> None:
     out = docker(daemon, "run", "--rm", "--read-only", daemon.image, "touch", "/x")
     assert out.returncode == 1

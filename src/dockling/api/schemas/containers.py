@@ -335,9 +335,56 @@ def _refuse_unsupported(host: Mapping[str, Any]) -> None:
             f"user namespace mode {userns!r} is not supported: dockling runs containers "
             "without user remapping (leave --userns unset or use host)"
         )
-    for name in ("BlkioWeight", "OomKillDisable", "KernelMemory", "CpuRealtimePeriod"):
+    for name in _UNSUPPORTED_HOST_CONFIG:
         if host.get(name):
-            raise errors.InvalidParameter(f"{name} is not supported by dockling; leave it unset")
+            raise errors.InvalidParameter(_unsupported(name))
+    swappiness = host.get("MemorySwappiness")
+    if swappiness is not None and swappiness != -1:
+        raise errors.InvalidParameter(_unsupported("MemorySwappiness"))
+
+
+_FLAGS = {
+    "BlkioWeight": "--blkio-weight",
+    "OomKillDisable": "--oom-kill-disable",
+    "KernelMemory": "--kernel-memory",
+    "CgroupParent": "--cgroup-parent",
+    "DeviceCgroupRules": "--device-cgroup-rule",
+    "DeviceRequests": "--gpus",
+    "Links": "--link (use a user-defined network: its DNS resolves container names)",
+    "MemorySwappiness": "--memory-swappiness",
+    "StorageOpt": "--storage-opt",
+}
+
+
+def _unsupported(name: str) -> str:
+    flag = f" ({_FLAGS[name]})" if name in _FLAGS else ""
+    return f"{name}{flag} is not supported by dockling; leave it unset"
+
+
+# HostConfig settings a client may send that dockling does not implement: refusing them
+# beats running the container without what was asked.
+_UNSUPPORTED_HOST_CONFIG = (
+    "BlkioWeight",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "OomKillDisable",
+    "KernelMemory",
+    "KernelMemoryTCP",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CgroupParent",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "Links",
+    "StorageOpt",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+)
 
 
 def _ulimits(value: Any) -> tuple[Ulimit, ...]:
