@@ -178,8 +178,12 @@ def start_dockling_registry(
     return reg
 
 
-def start_distribution_registry(root: Path | None = None) -> Registry:
-    """Debian's docker-registry (CNCF Distribution 2.8) with deletes enabled."""
+def start_distribution_registry(
+    root: Path | None = None, *, token: dict[str, str] | None = None
+) -> Registry:
+    """Debian's docker-registry (CNCF Distribution 2.8) with deletes enabled; with `token`
+    (its `auth.token` settings: realm, service, issuer, rootcertbundle) it takes Bearer
+    tokens from that service only."""
     owned = root is None
     root = root or Path(tempfile.mkdtemp(prefix="dreg-"))
     port = free_port()
@@ -189,6 +193,7 @@ def start_distribution_registry(root: Path | None = None) -> Registry:
         "log: {level: error}\n"
         f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, delete: {{enabled: true}}}}\n"
         f"http: {{addr: '127.0.0.1:{port}'}}\n"
+        + (f"auth: {{token: {json.dumps(token)}}}\n" if token else "")
     )
     log_path = root / "registry.log"
     with open(log_path, "ab") as log:

@@ -33,7 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--access", type=Path, help="access rules file (per user and repo prefix)")
     s.add_argument("--token-realm", help="URL of an outside token service (default: own /token)")
-    s.add_argument("--token-key", type=Path, help="HS256 key file shared with the token service")
+    s.add_argument(
+        "--token-key",
+        type=Path,
+        help="the token key: a shared secret (HS256), a PEM private key (RS256/ES256, to issue) "
+        "or PEM certificates/public keys (to verify an outside service's tokens)",
+    )
     s.add_argument("--token-service", default="dockling-registry", help="the token audience")
     s.add_argument(
         "--upload-max-age",

@@ -23,7 +23,8 @@ from dockling.registry.auth import (
 )
 from dockling.registry.http import STREAM_LIMIT, HttpServer
 from dockling.registry.storage import RegistryStorage
-from dockling.registry.tokens import TokenSigner, generate_key, load_key
+from dockling.registry.token_keys import Key, load_keys
+from dockling.registry.tokens import TokenSigner, generate_key
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 30.0
@@ -85,12 +86,19 @@ def _authorizer(options: ServeOptions) -> tuple[Authorizer, TokenService | None]
             "or --token-realm with --token-key (an outside token service)"
         )
     if options.token_key is not None:
-        key = load_key(options.token_key)
+        key: bytes | list[Key] = load_keys(options.token_key)
     elif options.token_realm is None:
         key = generate_key()  # combined mode: this process alone signs and verifies
     else:
-        raise errors.InvalidParameter("--token-realm needs --token-key (the shared key)")
+        raise errors.InvalidParameter(
+            "--token-realm needs --token-key (the shared secret or the service's certificates)"
+        )
     signer = TokenSigner(key, options.token_service)
+    if rules is not None and not signer.can_issue:
+        raise errors.InvalidParameter(
+            f"{options.token_key}: issuing tokens (--access) needs a secret or a private key, "
+            "not only certificates"
+        )
     service = TokenService(signer, rules, checker) if rules is not None else None
     return TokenAuth(signer, options.token_realm), service
 

@@ -1,32 +1,31 @@
-"""Bearer tokens: JWTs signed with HS256 (HMAC-SHA256, standard library only).
+"""Bearer tokens: JWTs signed with HS256, RS256 or ES256 (see `token_keys`).
 
 A token carries Docker's token claims: `iss`, `sub` (the user, "" when anonymous), `aud`
 (the registry's service name), `iat`/`nbf`/`exp`, `jti`, and `access`, a list of
 `{"type": "repository", "name": NAME, "actions": [...]}` entries the registry enforces.
-The registry and the token service share the key (`--token-key FILE`, or one generated at
-start in the combined mode, where the registry is its own token service).
+The registry and the token service share a secret, or the service signs with a private
+key whose certificate the registry holds (`--token-key FILE`); in the combined mode, where
+the registry is its own token service, a secret is generated at start unless one is given.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dockling import errors
+from dockling.registry.token_keys import HmacKey, Key
 
 ISSUER = "dockling-registry-token"
 TOKEN_TTL_SECONDS = 300
 CLOCK_LEEWAY_SECONDS = 60
-MIN_KEY_BYTES = 16
 
 
 class TokenInvalid(Exception):
@@ -65,36 +64,34 @@ class Scope:
         return cls(kind, name, tuple(a for a in actions.split(",") if a))
 
 
-def load_key(path: Path) -> bytes:
-    """The HMAC key in `path` (its bytes, surrounding whitespace removed)."""
-    key = path.read_bytes().strip()
-    if len(key) < MIN_KEY_BYTES:
-        raise errors.InvalidParameter(f"{path}: a token key needs at least {MIN_KEY_BYTES} bytes")
-    return key
-
-
 def generate_key() -> bytes:
     return secrets.token_bytes(32)
 
 
 class TokenSigner:
-    """Issues and verifies tokens for one service with one key."""
+    """Issues tokens for one service with its signing key, and verifies them with any of
+    its keys (the one the token's `kid` names, of the token's algorithm)."""
 
-    def __init__(self, key: bytes, service: str) -> None:
-        self.key = key
+    def __init__(self, key: bytes | Sequence[Key], service: str) -> None:
+        self.keys: list[Key] = [HmacKey(key)] if isinstance(key, bytes) else list(key)
         self.service = service
-        # The key id lets a verifier holding several keys pick one; it reveals nothing.
-        self.kid = hashlib.sha256(b"kid:" + key).hexdigest()[:16]
+        self.signing_key = next((k for k in self.keys if k.can_sign), None)
 
-    def _sign(self, signing_input: bytes) -> bytes:
-        return hmac.new(self.key, signing_input, hashlib.sha256).digest()
+    @property
+    def can_issue(self) -> bool:
+        return self.signing_key is not None
 
     def issue(
         self, subject: str, access: list[dict[str, Any]], *, ttl: int = TOKEN_TTL_SECONDS
     ) -> tuple[str, int, int]:
         """(token, issued-at, expires-in seconds) for `subject` with the `access` entries."""
+        key = self.signing_key
+        if key is None:
+            raise errors.InvalidParameter(
+                "the token key holds no secret or private key: this server can only verify"
+            )
         now = int(time.time())
-        header = {"alg": "HS256", "typ": "JWT", "kid": self.kid}
+        header = {"alg": key.alg, "typ": "JWT", "kid": key.kid}
         claims = {
             "iss": ISSUER,
             "sub": subject,
@@ -110,7 +107,7 @@ class TokenSigner:
             + "."
             + _b64(json.dumps(claims, separators=(",", ":")).encode())
         )
-        token = signing_input + "." + _b64(self._sign(signing_input.encode()))
+        token = signing_input + "." + _b64(key.sign(signing_input.encode()))
         return token, now, ttl
 
     def verify(self, token: str) -> dict[str, Any]:
@@ -118,18 +115,24 @@ class TokenSigner:
         parts = token.split(".")
         if len(parts) != 3:
             raise TokenInvalid("not a JWT")
-        signing_input = f"{parts[0]}.{parts[1]}".encode()
-        if not hmac.compare_digest(self._sign(signing_input), _unb64(parts[2])):
-            raise TokenInvalid("bad signature")
         try:
             header = json.loads(_unb64(parts[0]))
             claims = json.loads(_unb64(parts[1]))
         except ValueError:
             raise TokenInvalid("bad JSON") from None
-        if not isinstance(header, dict) or header.get("alg") != "HS256":
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            raise TokenInvalid("bad header or claims")
+        alg, kid = header.get("alg"), header.get("kid")
+        # Only keys of the token's own algorithm: never a public key as an HMAC secret.
+        candidates = [k for k in self.keys if k.alg == alg]
+        if not candidates:
             raise TokenInvalid("unsupported algorithm")
-        if not isinstance(claims, dict):
-            raise TokenInvalid("bad claims")
+        if kid is not None:
+            candidates = [k for k in candidates if k.kid == kid] or candidates
+        signing_input = f"{parts[0]}.{parts[1]}".encode()
+        signature = _unb64(parts[2])
+        if not any(k.verify(signing_input, signature) for k in candidates):
+            raise TokenInvalid("bad signature")
         now = time.time()
         exp, nbf = claims.get("exp"), claims.get("nbf", 0)
         if not isinstance(exp, int | float) or exp < now - CLOCK_LEEWAY_SECONDS:
