@@ -20,6 +20,7 @@ from dockling.containers.spec import (
 )
 from dockling.humanize import human_duration
 from dockling.network.service import NetworkService
+from dockling.runtime import defaults, ocispec
 
 
 def network_settings(container: Container, networks: NetworkService | None) -> dict[str, Any]:
@@ -41,6 +42,9 @@ def network_settings(container: Container, networks: NetworkService | None) -> d
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
         "MacAddress": "",
+        "EndpointID": "",
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
         "Networks": {},
     }
     sandbox = networks.sandbox(container.id) if networks is not None else None
@@ -617,6 +621,33 @@ def inspect(
             "VolumesFrom": list(spec.volumes_from) or None,
             "GroupAdd": list(spec.group_add) or None,
             "OomScoreAdj": spec.oom_score_adj,
+            # What dockling does not implement, in Docker's shape with Docker's defaults
+            # (a client sending anything else is refused at create).
+            "BlkioWeight": 0,
+            "BlkioWeightDevice": [],
+            "BlkioDeviceReadBps": None,
+            "BlkioDeviceWriteBps": None,
+            "BlkioDeviceReadIOps": None,
+            "BlkioDeviceWriteIOps": None,
+            "Cgroup": "",
+            "CgroupParent": "",
+            "ConsoleSize": [0, 0],
+            "CpuCount": 0,
+            "CpuPercent": 0,
+            "CpuRealtimePeriod": 0,
+            "CpuRealtimeRuntime": 0,
+            "DeviceCgroupRules": None,
+            "DeviceRequests": None,
+            "IOMaximumBandwidth": 0,
+            "IOMaximumIOps": 0,
+            "Isolation": "",
+            "KernelMemoryTCP": 0,
+            "Links": None,
+            "MemorySwappiness": None,
+            "OomKillDisable": False,
+            "UsernsMode": "",
+            "MaskedPaths": masked_paths(spec),
+            "ReadonlyPaths": readonly_paths(spec),
             "CapAdd": list(spec.cap_add) or None,
             "CapDrop": list(spec.cap_drop) or None,
             "Dns": list(spec.dns),
@@ -708,3 +739,16 @@ def _image_cmd(container: Container) -> list[str]:
 
 
 MountsJson = Callable[[Container], list[dict[str, Any]]]
+
+
+def masked_paths(spec: ContainerSpec) -> list[str]:
+    """The paths hidden from the container, as the runtime spec masks them."""
+    if spec.privileged or ocispec.parse_security_opts(spec.security_opt).unconfined_paths:
+        return []
+    return list(defaults.MASKED_PATHS)
+
+
+def readonly_paths(spec: ContainerSpec) -> list[str]:
+    if spec.privileged or ocispec.parse_security_opts(spec.security_opt).unconfined_paths:
+        return []
+    return list(defaults.READONLY_PATHS)
