@@ -338,3 +338,36 @@ def test_group_add_and_volumes_from(daemon: Any, cleanup: list[str], tmp_path: A
         assert out.returncode == 125 and message in out.stderr
     dl(daemon, "rm", "-f", source)
     assert dl(daemon, "volume", "rm", volume).returncode == 0
+
+
+def test_new_volume_takes_the_images_files(daemon: Any, cleanup: list[str]) -> None:
+    """As Docker: an empty volume mounted where the image has files starts with a copy of
+    them (owners, modes, links kept); `nocopy` and a volume with contents are left alone."""
+    base = run_detached(
+        daemon, cleanup, daemon.image, "sh", "-c",
+        "mkdir -p /data/sub && echo one > /data/sub/f && ln /data/sub/f /data/hard"
+        " && ln -s sub/f /data/link && chown -R nobody /data && chmod 0750 /data"
+        " && sleep 300",
+    )  # fmt: skip
+    time.sleep(0.3)
+    image = f"populate{time.time_ns()}"
+    assert dl(daemon, "commit", base, image).returncode == 0
+    volume = f"pv{time.time_ns()}"
+    try:
+        check = (
+            "stat -c '%U %a' /data /data/sub/f; readlink /data/link;"
+            " [ $(stat -c %i /data/hard) = $(stat -c %i /data/sub/f) ] && echo hardlinked"
+        )
+        first = dl(daemon, "run", "--rm", "-v", f"{volume}:/data", image, "sh", "-c", check)
+        assert first.stdout == "nobody 750\nnobody 644\nsub/f\nhardlinked\n", first.stderr
+        changed = dl(daemon, "run", "--rm", "-v", f"{volume}:/data", image, "sh", "-c",
+                     "echo two > /data/sub/f")  # fmt: skip
+        assert changed.returncode == 0
+        # The volume has contents now: the image's files are not copied over them again.
+        again = dl(daemon, "run", "--rm", "-v", f"{volume}:/data", image, "cat", "/data/sub/f")
+        assert again.stdout == "two\n"
+        bare = dl(daemon, "run", "--rm", "-v", f"{volume}x:/data:nocopy", image, "ls", "/data")
+        assert bare.returncode == 0 and bare.stdout == ""
+    finally:
+        dl(daemon, "volume", "rm", volume, f"{volume}x")
+        dl(daemon, "rmi", image)

@@ -29,7 +29,7 @@ BINDS_OK = [
     ("/host:/ctr:z", MountSpec("bind", "/ctr", "/host", False, "rprivate")),
     ("data:/ctr", MountSpec("volume", "/ctr", "data")),
     ("data:/ctr:rw,z", MountSpec("volume", "/ctr", "data")),
-    ("my.vol-1:/ctr:ro,nocopy", MountSpec("volume", "/ctr", "my.vol-1", True)),
+    ("my.vol-1:/ctr:ro,nocopy", MountSpec("volume", "/ctr", "my.vol-1", True, no_copy=True)),
     ("/ctr", MountSpec("volume", "/ctr")),  # dockerd: a lone destination = anonymous volume
 ]
 
@@ -119,7 +119,7 @@ MOUNTS_OK: list[tuple[dict[str, object], MountSpec]] = [
             "ReadOnly": True,
             "VolumeOptions": {"NoCopy": True, "DriverConfig": {"Name": "local"}},
         },
-        MountSpec("volume", "/v", "v1", True),
+        MountSpec("volume", "/v", "v1", True, no_copy=True),
     ),
     ({"Type": "tmpfs", "Target": "/t"}, MountSpec("tmpfs", "/t")),
     (

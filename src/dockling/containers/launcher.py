@@ -194,7 +194,7 @@ class Launcher:
         groups = tuple(dict.fromkeys((*groups, *extra)))
         spec = container.spec
         args: tuple[str, ...] = (container.process.path, *container.process.args)
-        runtime_mounts: list[Mount] = list(files)
+        runtime_mounts: list[Mount] = []
         if spec.init:
             init = find_init_binary()
             runtime_mounts.append(Mount("bind", init, INIT_PATH, ("rbind", "ro", "rprivate")))
@@ -208,7 +208,12 @@ class Launcher:
             additional_gids=groups,
             terminal=spec.tty,
         )
-        runtime_mounts += mount_parsing.to_runtime_mounts(container.mounts, volume_path)
+        user_mounts = mount_parsing.to_runtime_mounts(container.mounts, volume_path)
+        runtime_mounts += user_mounts
+        # After the user's mounts, as Docker does: a volume on /etc must not hide them; a
+        # user mount of /etc/hosts itself replaces the daemon's.
+        taken = {m.target for m in user_mounts}
+        runtime_mounts += [m for m in files if m.target not in taken]
         netns = network.netns_path
         profile_path = ocispec.seccomp_profile_path(spec)
         profile = seccomp.load_profile(profile_path) if profile_path else None

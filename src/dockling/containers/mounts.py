@@ -116,6 +116,7 @@ def parse_bind(raw: str) -> MountSpec:
         source=clean_path(source) if kind == "bind" else source,
         read_only=read_only,
         propagation=(propagation or DEFAULT_PROPAGATION) if kind == "bind" else "",
+        no_copy=kind == "volume" and "nocopy" in options,
     )
 
 
@@ -373,7 +374,14 @@ def _volume_object(
         raise _config_error("volume", "must not set ReadOnly mode when using anonymous volumes")
     if source:
         validate_volume_name(source)
-    return MountSpec(type="volume", target=clean_path(target), source=source, read_only=read_only)
+    no_copy = bool(volume_opts.get("NoCopy")) if volume_opts is not None else False
+    return MountSpec(
+        type="volume",
+        target=clean_path(target),
+        source=source,
+        read_only=read_only,
+        no_copy=no_copy,
+    )
 
 
 def _tmpfs_object_options(

@@ -23,6 +23,7 @@ from dockling.containers.launcher import Launcher
 from dockling.containers.live import Live, PendingAttach
 from dockling.containers.model import ZERO_TIME, Container, Status
 from dockling.containers.networking import ContainerNetworking
+from dockling.containers.populate import populate_volumes
 from dockling.containers.process import (
     image_defaults,
     merge_process,
@@ -210,6 +211,9 @@ class ContainerService:
                 runtime=spec.runtime or self.launcher.default_runtime,
             )
             container.mounts = await asyncio.to_thread(self._attach_volumes, container, specs)
+            await asyncio.to_thread(
+                populate_volumes, self.images, image.top_layer, container.mounts, self.volume_path
+            )
             await asyncio.to_thread(self.launcher.prepare_rootfs, container_id, image.top_layer)
             await self.networking.register(container)
             self._save(container)

@@ -24,6 +24,7 @@ class MountSpec:
     read_only: bool = False
     propagation: str = ""
     tmpfs_options: tuple[str, ...] = ()
+    no_copy: bool = False  # a volume not filled with the image's files at its path
 
 
 @dataclass(frozen=True, slots=True)
