@@ -470,6 +470,26 @@ def test_update(daemon: Any) -> None:
         docker(daemon, "rm", "-f", name)
 
 
+def test_add_host_gateway(daemon: Any) -> None:
+    script = "grep hostbox /etc/hosts | cut -f1; ip route | awk '/default/ {print $3}'"
+    out = docker(
+        daemon,
+        "run",
+        "--rm",
+        "--add-host",
+        "hostbox:host-gateway",
+        daemon.image,
+        "sh",
+        "-c",
+        script,
+    )
+    assert out.returncode == 0, out.stderr
+    named, gateway = out.stdout.split()
+    assert named == gateway  # host-gateway is the bridge's gateway, as with Docker
+    bad = docker(daemon, "run", "--rm", "--add-host", "x:999.1.1.1", daemon.image, "true")
+    assert bad.returncode == 125 and "invalid IP address in add-host" in bad.stderr
+
+
 @pytest.mark.parametrize(
     ("flags", "field"),
     [

@@ -51,6 +51,7 @@ class NetworkConfig:
     addresses: tuple[str, ...] = ()  # the container's own addresses, for /etc/hosts
     nameservers: tuple[str, ...] = ()  # the embedded DNS; empty: the host's resolvers
     hosts_file: str = ""  # container:ID mode: the other container's /etc/hosts
+    host_gateway: str = ""  # what `--add-host NAME:host-gateway` means: the bridge's gateway
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +274,12 @@ class Launcher:
             ]
             for entry in container.spec.extra_hosts:
                 name, _, address = entry.partition(":")
+                if address == "host-gateway":
+                    if not network.host_gateway:
+                        raise errors.InvalidParameter(
+                            "unable to derive the IP value for host-gateway: networking is off"
+                        )
+                    address = network.host_gateway
                 lines.append(f"{address}\t{name}")
             names = container.hostname
             if container.spec.domainname:

@@ -9,6 +9,7 @@ the container's lock held where the order matters.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,10 @@ class ContainerNetworking:
     def validate(self, spec: ContainerSpec, lookup: Lookup) -> None:
         """Refuse at create what would only fail at start."""
         mode = spec.network_mode or "default"
+        for entry in spec.extra_hosts:
+            name, sep, address = entry.partition(":")
+            if not sep or not name or not _is_address(address):
+                raise errors.InvalidParameter(f"invalid IP address in add-host: {address!r}")
         port_parsing.parse_bindings(spec.port_bindings)
         port_parsing.exposed_requests(spec.exposed_ports)
         if mode.startswith("container:"):
@@ -102,6 +107,7 @@ class ContainerNetworking:
             return NetworkConfig(netns_path=path, hosts_file=str(self.hosts_file(target.id)))
         if self.networks is None:
             return NetworkConfig()
+        host_gateway = self.networks.get("bridge").gateway
         if self.networks.sandbox(container.id) is None:
             await self.register(container)  # a container made before networking
         requests = port_parsing.parse_bindings(spec.port_bindings)
@@ -114,7 +120,7 @@ class ContainerNetworking:
             ]
         sandbox = await self.networks.attach(container.id, requests)
         if not sandbox.netns:
-            return NetworkConfig()
+            return NetworkConfig(host_gateway=host_gateway)
         # The embedded DNS on a user-defined network; daemon.json's "dns" on the default one.
         nameservers = (
             tuple(
@@ -128,6 +134,7 @@ class ContainerNetworking:
             netns_path=sandbox.netns,
             addresses=tuple(e.ip for e in sandbox.endpoints),
             nameservers=nameservers,
+            host_gateway=host_gateway,
         )
 
     async def release(self, container: Container) -> None:
@@ -176,3 +183,13 @@ class ContainerNetworking:
         if self.networks is None:
             raise errors.NotImplementedFeature("networking is disabled")
         return self.networks
+
+
+def _is_address(text: str) -> bool:
+    if text == "host-gateway":
+        return True
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
