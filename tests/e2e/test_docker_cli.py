@@ -470,6 +470,11 @@ def test_update(daemon: Any) -> None:
         docker(daemon, "rm", "-f", name)
 
 
+def test_empty_entrypoint_resets_the_images(daemon: Any) -> None:
+    out = docker(daemon, "run", "--rm", "--entrypoint", "", daemon.image, "echo", "ok")
+    assert (out.returncode, out.stdout) == (0, "ok\n"), out.stderr
+
+
 def test_add_host_gateway(daemon: Any) -> None:
     script = "grep hostbox /etc/hosts | cut -f1; ip route | awk '/default/ {print $3}'"
     out = docker(

@@ -51,7 +51,8 @@ def merge_env(base: tuple[str, ...], override: tuple[str, ...]) -> list[str]:
 def merge_process(spec: ContainerSpec, image: ImageDefaults) -> Process:
     """Docker's rules: a new entrypoint drops the image's Cmd; Cmd replaces the image's."""
     if spec.entrypoint is not None:
-        entrypoint = list(spec.entrypoint)
+        # `--entrypoint ""` arrives as [""]: no entrypoint at all (the image's is dropped).
+        entrypoint = [] if list(spec.entrypoint) == [""] else list(spec.entrypoint)
         cmd = list(spec.cmd or ())
     else:
         entrypoint = list(image.entrypoint or ())
