@@ -470,6 +470,27 @@ def test_update(daemon: Any) -> None:
         docker(daemon, "rm", "-f", name)
 
 
+def test_sizes_count_the_container_and_its_image(daemon: Any) -> None:
+    name = f"size{os.getpid()}"
+    script = "head -c 100000 /dev/zero > /f && sleep 300"
+    assert (
+        docker(daemon, "run", "-d", "--name", name, daemon.image, "sh", "-c", script).returncode
+        == 0
+    )
+    try:
+        time.sleep(0.5)
+        out = docker(
+            daemon, "container", "inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", name
+        )
+        rw, rootfs = map(int, out.stdout.split())
+        image = docker(daemon, "image", "inspect", "-f", "{{.Size}}", daemon.image)
+        assert rw >= 100_000 and rootfs == rw + int(image.stdout)
+        listed = docker(daemon, "ps", "-s", "--filter", f"name={name}", "--format", "{{.Size}}")
+        assert listed.stdout.startswith("100kB (virtual "), listed.stdout
+    finally:
+        docker(daemon, "rm", "-f", name)
+
+
 def test_empty_entrypoint_resets_the_images(daemon: Any) -> None:
     out = docker(daemon, "run", "--rm", "--entrypoint", "", daemon.image, "echo", "ok")
     assert (out.returncode, out.stdout) == (0, "ok\n"), out.stderr

@@ -101,7 +101,7 @@ class ContainerRoutes:
                 self.svc.health.state(container.id), filters["health"]
             ):
                 continue
-            size = self.b.launcher.rootfs_usage(container.id) if want_size else None
+            size = self._sizes(container) if want_size else None
             result.append(
                 schema.summary(
                     container,
@@ -141,9 +141,17 @@ class ContainerRoutes:
             health=self.svc.health.state(container.id),
         )
         if req.flag("size"):
-            data["SizeRw"] = launcher.rootfs_usage(container.id)
-            data["SizeRootFs"] = data["SizeRw"]
+            data["SizeRw"], data["SizeRootFs"] = self._sizes(container)
         return json_response(data)
+
+    def _sizes(self, container: Container) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs): the container's own files, and those plus its image's."""
+        rw = self.b.launcher.rootfs_usage(container.id)
+        try:
+            image_size = self.b.images.get(container.image_id).size
+        except errors.NotFound:
+            image_size = 0
+        return rw, rw + image_size
 
     async def start(self, req: Request) -> Response:
         try:

@@ -526,7 +526,7 @@ def _unix(value: str) -> int:
 def summary(
     container: Container,
     mounts_json: list[dict[str, Any]],
-    size: int | None = None,
+    size: tuple[int, int] | None = None,
     *,
     networks: NetworkService | None,
     health: HealthState | None = None,
@@ -548,8 +548,7 @@ def summary(
         "Mounts": mounts_json,
     }
     if size is not None:
-        data["SizeRw"] = size
-        data["SizeRootFs"] = size
+        data["SizeRw"], data["SizeRootFs"] = size
     return data
 
 
