@@ -124,6 +124,10 @@ def test_run_missing_command_is_127(daemon: Any, names: Callable[[str], str]) ->
     out = docker(daemon, "run", "--name", name, daemon.image, "no-such-command")
     assert out.returncode == 127
     assert "executable file not found" in out.stderr
+    # With --rm as without: the start's error, once (no second report from the wait).
+    removed = docker(daemon, "run", "--rm", daemon.image, "no-such-command")
+    assert removed.returncode == 127
+    assert removed.stderr.count("executable file not found") == 1, removed.stderr
 
 
 def test_run_rm_removes_the_container(daemon: Any) -> None:

@@ -197,7 +197,9 @@ class ContainerRoutes:
             await self._streams_flushed(container.id)
             result: dict[str, Any] = {"StatusCode": code}
             error = container.state.error
-            if error:
+            # A start failure reaches `run --rm` as the start's own error; for the removal
+            # it waited on Docker reports no second one.
+            if error and condition != "removed":
                 result["Error"] = {"Message": error}
             yield json.dumps(result).encode() + b"\n"
 
