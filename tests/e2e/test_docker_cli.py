@@ -495,6 +495,42 @@ def test_sizes_count_the_container_and_its_image(daemon: Any) -> None:
         docker(daemon, "rm", "-f", name)
 
 
+def test_bare_env_name_unsets(daemon: Any) -> None:
+    name = f"DL_UNSET_{os.getpid()}"  # not in this process's environment
+    script = f"echo ${{{name}:-unset}}"
+    out = docker(
+        daemon, "run", "--rm", "-e", f"{name}=1", "-e", name, daemon.image, "sh", "-c", script
+    )
+    assert (out.returncode, out.stdout) == (0, "unset\n"), out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-w", "relative"], "the working directory 'relative' is invalid, it needs to be an"),
+        (["--stop-signal", "BOGUS"], "Invalid signal: BOGUS"),
+        (["--network", "nosuchnet"], "network nosuchnet not found"),
+        (["--user", "nosuchuser"], "unable to find user nosuchuser"),
+    ],
+)
+def test_create_time_refusals(daemon: Any, args: list[str], message: str) -> None:
+    """Refused with Docker's words, exit 125, nothing pulled, nothing left (with --rm too:
+    the wait for the removal is answered)."""
+    before = docker(daemon, "ps", "-aq").stdout
+    out = docker(daemon, "run", "--rm", *args, daemon.image, "true")
+    assert out.returncode == 125, out.stderr
+    assert message in out.stderr and "Unable to find image" not in out.stderr
+    assert docker(daemon, "ps", "-aq").stdout == before
+
+
+def test_kill_unknown_container(daemon: Any) -> None:
+    out = docker(daemon, "kill", "nosuchcontainer")
+    assert out.returncode == 1
+    assert (
+        "Cannot kill container: nosuchcontainer: No such container: nosuchcontainer" in out.stderr
+    )
+
+
 def test_empty_entrypoint_resets_the_images(daemon: Any) -> None:
     out = docker(daemon, "run", "--rm", "--entrypoint", "", daemon.image, "echo", "ok")
     assert (out.returncode, out.stdout) == (0, "ok\n"), out.stderr

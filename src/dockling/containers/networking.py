@@ -66,7 +66,11 @@ class ContainerNetworking:
             if mode not in ("default", "none", "host", "bridge"):
                 raise errors.NotImplementedFeature(f"network mode {mode!r} is not supported")
             return
-        network = self.networks.get("bridge" if mode == "default" else mode)
+        try:
+            network = self.networks.get("bridge" if mode == "default" else mode)
+        except errors.NotFound:
+            # Not a 404: to a client a 404 on create means "pull the image".
+            raise errors.InvalidParameter(f"network {mode} not found") from None
         if network.driver == "host" and (spec.port_bindings or spec.publish_all):
             log.info("published ports are discarded when using host network mode")
 

@@ -41,10 +41,17 @@ def image_defaults(config: Mapping[str, Any]) -> ImageDefaults:
 
 
 def merge_env(base: tuple[str, ...], override: tuple[str, ...]) -> list[str]:
+    """`base` with `override` applied in order: `KEY=value` sets, a bare `KEY` unsets (as
+    containerd does for Docker: `-e KEY` with KEY not set where the CLI runs)."""
     merged: dict[str, str] = {}
-    for entry in (*base, *override):
-        key = entry.split("=", 1)[0]
-        merged[key] = entry
+    for entry in base:
+        merged[entry.split("=", 1)[0]] = entry
+    for entry in override:
+        key, sep, _ = entry.partition("=")
+        if sep:
+            merged[key] = entry
+        else:
+            merged.pop(key, None)
     return list(merged.values())
 
 

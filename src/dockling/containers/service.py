@@ -237,6 +237,13 @@ class ContainerService:
         )
         ocispec.parse_security_opts(spec.security_opt)
         _validate_restart(spec.restart_policy)
+        if spec.working_dir and not spec.working_dir.startswith("/"):
+            raise errors.InvalidParameter(
+                f"the working directory '{spec.working_dir}' is invalid, it needs to be an "
+                "absolute path"
+            )
+        if spec.stop_signal:
+            parse_signal(spec.stop_signal, default=signals.SIGTERM)
         for mode in (spec.ipc_mode, spec.pid_mode):
             if mode.startswith("container:"):
                 self.get(mode.partition(":")[2])
@@ -309,28 +316,10 @@ class ContainerService:
         if status in (Status.REMOVING, Status.DEAD):
             raise errors.Conflict(f"container {container.short_id} is marked for removal")
         container.manually_stopped = False
-        joins, ipc_donor = self._namespace_joins(container)
-        network = await self.networking.config_for(container, self.get)
         try:
-            pid = await self.launcher.launch(container, self.volume_path, network, joins, ipc_donor)
-        except errors.RuntimeStartError as exc:
-            await self.networking.release(container)
-            container.state.exit_code = {"not-found": 127, "not-executable": 126}.get(exc.kind, 128)
-            container.state.error = exc.message
-            self._save(container)
-            self.publish(container, "die", exitCode=str(container.state.exit_code))
-            if container.spec.auto_remove:
-                await self._finish_remove(container, remove_volumes=True)
-            raise
-        except BaseException:
-            await self.networking.release(container)
-            raise
-        try:
-            await self._connect_pending_attaches(container, live)
-            await self.launcher.runtime_for(container).start(container.id)
-        except BaseException:
-            await self.launcher.teardown(container)
-            await self.networking.release(container)
+            pid = await self._launch(container, live)
+        except errors.DocklingError as exc:
+            await self._start_failed(container, exc)
             raise
         container.state.move(Status.RUNNING)
         container.state.pid = pid
@@ -363,6 +352,36 @@ class ContainerService:
             raise
         async with self._live_for(container.id).lock:
             await self.networking.disconnect(container, network)
+
+    async def _launch(self, container: Container, live: Live) -> int:
+        """Network, runtime create, attaches, runtime start; everything undone on failure."""
+        joins, ipc_donor = self._namespace_joins(container)
+        network = await self.networking.config_for(container, self.get)
+        try:
+            pid = await self.launcher.launch(container, self.volume_path, network, joins, ipc_donor)
+        except BaseException:
+            await self.networking.release(container)
+            raise
+        try:
+            await self._connect_pending_attaches(container, live)
+            await self.launcher.runtime_for(container).start(container.id)
+        except BaseException:
+            await self.launcher.teardown(container)
+            await self.networking.release(container)
+            raise
+        return pid
+
+    async def _start_failed(self, container: Container, exc: errors.DocklingError) -> None:
+        """Record a start that failed as Docker does (exit code 127, 126 or 128 and the
+        error in the state, a `die` event); a `--rm` container is removed, so that whoever
+        waits for its removal (`docker run --rm`) is answered."""
+        kind = exc.kind if isinstance(exc, errors.RuntimeStartError) else ""
+        container.state.exit_code = {"not-found": 127, "not-executable": 126}.get(kind, 128)
+        container.state.error = exc.message
+        self._save(container)
+        self.publish(container, "die", exitCode=str(container.state.exit_code))
+        if container.spec.auto_remove:
+            await self._finish_remove(container, remove_volumes=True)
 
     def _namespace_joins(self, container: Container) -> tuple[dict[str, str], str | None]:
         """--ipc/--pid container:<name>: the other container's namespaces, as paths, and

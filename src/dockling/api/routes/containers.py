@@ -173,7 +173,11 @@ class ContainerRoutes:
         return _no_content()
 
     async def kill(self, req: Request) -> Response:
-        await self.svc.kill(req.params["id"], signal=req.arg("signal"))
+        ref = req.params["id"]
+        try:
+            await self.svc.kill(ref, signal=req.arg("signal"))
+        except errors.ContainerNotFound as exc:
+            raise errors.NotFound(f"Cannot kill container: {ref}: {exc.message}") from None
         return _no_content()
 
     async def restart(self, req: Request) -> Response:
