@@ -14,6 +14,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pexpect
@@ -529,6 +530,42 @@ def test_kill_unknown_container(daemon: Any) -> None:
     assert (
         "Cannot kill container: nosuchcontainer: No such container: nosuchcontainer" in out.stderr
     )
+
+
+def test_cp_through_volumes_binds_and_etc_files(daemon: Any, tmp_path: Path) -> None:
+    """`docker cp` reads and writes what the container sees: its volumes and binds, and the
+    daemon's /etc/hostname, not the rootfs under them."""
+    bound = tmp_path / "bound"
+    bound.mkdir()
+    (bound / "b.txt").write_text("bound\n")
+    name = f"cpm{os.getpid()}"
+    volume = f"cpmvol{os.getpid()}"
+    script = "echo in-volume > /data/f && ln -s /data/f /link && sleep 300"
+    assert (
+        docker(
+            daemon, "run", "-d", "--name", name, "-v", f"{volume}:/data",
+            "-v", f"{bound}:/bind:ro", daemon.image, "sh", "-c", script,
+        ).returncode
+        == 0
+    )  # fmt: skip
+    try:
+        time.sleep(0.5)
+        assert docker(daemon, "cp", f"{name}:/data/f", str(tmp_path / "f")).returncode == 0
+        assert (tmp_path / "f").read_text() == "in-volume\n"
+        (tmp_path / "g").write_text("new\n")
+        assert docker(daemon, "cp", str(tmp_path / "g"), f"{name}:/data/g").returncode == 0
+        assert docker(daemon, "exec", name, "cat", "/data/g").stdout == "new\n"
+        assert docker(daemon, "cp", "-L", f"{name}:/link", str(tmp_path / "l")).returncode == 0
+        assert (tmp_path / "l").read_text() == "in-volume\n"
+        hostname = docker(daemon, "exec", name, "hostname").stdout
+        assert docker(daemon, "cp", f"{name}:/etc/hostname", str(tmp_path / "h")).returncode == 0
+        assert (tmp_path / "h").read_text() == hostname
+        refused = docker(daemon, "cp", str(tmp_path / "g"), f"{name}:/bind/")
+        assert refused.returncode == 1 and "mounted volume is marked read-only" in refused.stderr
+        assert not (bound / "g").exists()
+    finally:
+        docker(daemon, "rm", "-f", name)
+        docker(daemon, "volume", "rm", volume)
 
 
 def test_empty_entrypoint_resets_the_images(daemon: Any) -> None:

@@ -17,7 +17,7 @@ import posixpath
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import BinaryIO
 from dockling import errors
 from dockling.archive.extract import extract_layer
 from dockling.archive.safetree import SafeTree, UnsafePath
+from dockling.containers.spec import MountSpec
 from dockling.diff.compare import write_tree
 from dockling.ids import generate_id
 from dockling.mount import Mount, mount_all, unmount
@@ -46,8 +47,56 @@ _GO_CHARDEV = 1 << 21
 _GO_STICKY = 1 << 20
 
 
-def resolve_in_root(root: str, path: str, *, follow_last: bool = True) -> str:
-    """The host path of the container path `path`, symlinks resolved inside `root`.
+@dataclass(frozen=True, slots=True)
+class PathMount:
+    """A mount of the container as `docker cp` sees it: what is at `target` is at `source`
+    on the host (a volume's or bind's directory, or the daemon's /etc/hosts file)."""
+
+    target: str  # absolute container path
+    source: str
+    read_only: bool = False
+
+
+def mount_table(
+    mounts: Sequence[MountSpec], volume_path: Callable[[str], str], container_dir: Path
+) -> list[PathMount]:
+    """The container's volumes, binds and /etc files, deepest target first (tmpfs mounts
+    live only in the container's own namespace: cp sees the rootfs under them, as Docker)."""
+    table = [
+        PathMount(m.target, m.source if m.type == "bind" else volume_path(m.source), m.read_only)
+        for m in mounts
+        if m.type in ("bind", "volume") and m.source
+    ]
+    taken = {m.target for m in table}
+    table.extend(
+        PathMount(f"/etc/{name}", str(container_dir / name))
+        for name in ("hosts", "hostname", "resolv.conf")
+        if f"/etc/{name}" not in taken
+    )
+    return sorted(table, key=lambda m: len(m.target), reverse=True)
+
+
+def locate(root: str, mounts: Sequence[PathMount], container_path: str) -> tuple[str, str, bool]:
+    """(base directory or file, path relative to it, read-only) for an absolute,
+    symlink-free container path: inside the deepest mount holding it, else the rootfs."""
+    for mount in mounts:
+        if container_path == mount.target:
+            return mount.source, "", mount.read_only
+        if container_path.startswith(mount.target + "/"):
+            return mount.source, container_path[len(mount.target) + 1 :], mount.read_only
+    return root, container_path.lstrip("/"), False
+
+
+def _host(root: str, mounts: Sequence[PathMount], container_path: str) -> str:
+    base, rel, _ = locate(root, mounts, container_path)
+    return os.path.join(base, rel) if rel else base
+
+
+def resolve_container_path(
+    root: str, path: str, *, follow_last: bool = True, mounts: Sequence[PathMount] = ()
+) -> str:
+    """`path` with every symlink resolved inside the container (an absolute link target
+    starts again at its root, ".." stops at it), through its mounts: an absolute path.
 
     With `follow_last=False` a symlink in the last component is kept (lstat semantics).
     Raises InvalidParameter after too many links (a loop).
@@ -63,7 +112,7 @@ def resolve_in_root(root: str, path: str, *, follow_last: bool = True) -> str:
             if resolved:
                 resolved.pop()
             continue
-        candidate = os.path.join(root, *resolved, part)
+        candidate = _host(root, mounts, "/" + "/".join([*resolved, part]))
         if (queue or follow_last) and os.path.islink(candidate):
             links += 1
             if links > MAX_SYMLINKS:
@@ -74,7 +123,15 @@ def resolve_in_root(root: str, path: str, *, follow_last: bool = True) -> str:
             queue = [p for p in target.split("/") if p] + queue
             continue
         resolved.append(part)
-    return os.path.join(root, *resolved) if resolved else root
+    return "/" + "/".join(resolved)
+
+
+def resolve_in_root(
+    root: str, path: str, *, follow_last: bool = True, mounts: Sequence[PathMount] = ()
+) -> str:
+    """The host path of the container path `path` (see `resolve_container_path`)."""
+    resolved = resolve_container_path(root, path, follow_last=follow_last, mounts=mounts)
+    return _host(root, mounts, resolved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +141,15 @@ class Resolved:
     host: str  # host path: the parent resolved in the root, the last component as given
     name: str  # the archive's top entry name: the path's base name ("." for "dir/.")
     container_path: str  # absolute container path, trailing "/" or "/." kept
+    resolved_path: str = ""  # the same with its directory's symlinks resolved
 
 
-def resolve_path(root: str, path: str) -> Resolved:
+def resolve_path(root: str, path: str, mounts: Sequence[PathMount] = ()) -> Resolved:
     """Docker's ResolvePath: resolve the directory part, keep the base name as given.
 
     "dir/." and "dir/" resolve the directory itself (links followed); "link" stays the
-    link.  The archive name is the base name of the absolute path.
+    link.  The archive name is the base name of the absolute path.  Paths in the
+    container's volumes and binds are found in them, not in the rootfs under them.
     """
     absolute = posixpath.normpath("/" + path)
     if path.endswith("/."):
@@ -98,10 +157,15 @@ def resolve_path(root: str, path: str) -> Resolved:
     elif path.endswith("/") and absolute != "/":
         absolute += "/"
     directory, base = posixpath.split(absolute)
-    host_dir = resolve_in_root(root, directory)
-    host = host_dir if base in ("", ".") else os.path.join(host_dir, base)
+    resolved_dir = resolve_container_path(root, directory, mounts=mounts)
+    resolved = resolved_dir if base in ("", ".") else posixpath.join(resolved_dir, base)
     name = posixpath.basename(absolute.rstrip("/")) if not absolute.endswith("/.") else "."
-    return Resolved(host=host, name=name or ".", container_path=absolute)
+    return Resolved(
+        host=_host(root, mounts, resolved),
+        name=name or ".",
+        container_path=absolute,
+        resolved_path=resolved,
+    )
 
 
 def go_file_mode(st: os.stat_result) -> int:
@@ -125,7 +189,9 @@ def go_file_mode(st: os.stat_result) -> int:
     return mode
 
 
-def path_stat(root: str, resolved: Resolved, container_name: str) -> dict[str, object]:
+def path_stat(
+    root: str, resolved: Resolved, container_name: str, mounts: Sequence[PathMount] = ()
+) -> dict[str, object]:
     """Docker's ContainerPathStat of `resolved`; NotFound like dockerd when it is absent."""
     try:
         st = os.lstat(resolved.host)
@@ -135,9 +201,7 @@ def path_stat(root: str, resolved: Resolved, container_name: str) -> dict[str, o
         ) from None
     link_target = ""
     if stat.S_ISLNK(st.st_mode):
-        target = resolve_in_root(root, resolved.container_path)
-        link_target = "/" + os.path.relpath(target, root).removeprefix(".")
-        link_target = posixpath.normpath(link_target)
+        link_target = resolve_container_path(root, resolved.container_path, mounts=mounts)
     mtime = datetime.fromtimestamp(st.st_mtime, UTC).isoformat().replace("+00:00", "Z")
     return {
         "name": resolved.name if resolved.name != "." else posixpath.basename(resolved.host),
@@ -192,9 +256,15 @@ def _read_only(mount: Mount) -> Mount:
     return Mount(mount.type, mount.source, mount.target, ("ro", *options))
 
 
-def write_path(root: str, resolved: Resolved, out: BinaryIO, container_name: str) -> None:
+def write_path(
+    root: str,
+    resolved: Resolved,
+    out: BinaryIO,
+    container_name: str,
+    mounts: Sequence[PathMount] = (),
+) -> None:
     """Write the file or directory `resolved` names to `out` as `docker cp` does."""
-    path_stat(root, resolved, container_name)  # NotFound first, with Docker's message
+    path_stat(root, resolved, container_name, mounts)  # NotFound first, with Docker's message
     write_tree(Path(resolved.host), out, name=resolved.name)
 
 
@@ -206,15 +276,23 @@ def extract_into(
     container_name: str,
     copy_owner: bool,
     spool_dir: Path,
+    mounts: Sequence[PathMount] = (),
+    read_only_rootfs: bool = False,
 ) -> None:
     """Unpack the tar at `archive` into the container directory `path` (PUT archive).
 
     The directory must exist.  Without `copy_owner` everything becomes root's (0:0), as
     with `docker cp` without -a.  Members may not escape the directory (see module doc).
     """
-    host = resolve_in_root(root, path)
-    relative = os.path.relpath(host, root)
-    parts = () if relative == "." else tuple(relative.split("/"))
+    base, relative, read_only = locate(
+        root, mounts, resolve_container_path(root, path, mounts=mounts)
+    )
+    if read_only:
+        raise errors.Forbidden("mounted volume is marked read-only")
+    if base == root and read_only_rootfs:
+        raise errors.Forbidden("container rootfs is marked read-only")
+    parts = tuple(relative.split("/")) if relative else ()
+    root = base
     tree = SafeTree(root, make_dir=_no_create)
     try:
         try:

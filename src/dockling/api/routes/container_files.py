@@ -84,16 +84,24 @@ class _Routes:
         found = await asyncio.to_thread(changes, upper, lowers)
         return json_response([{"Path": c.path, "Kind": int(c.kind)} for c in found])
 
+    def _mounts(self, container: Container) -> list[files.PathMount]:
+        return files.mount_table(
+            container.mounts,
+            self.backend.containers.volume_path,
+            self.launcher.container_dir(container.id),
+        )
+
     async def get_archive(self, req: Request) -> Response | StreamResponse:
         container = self.backend.containers.get(req.params["id"])
         path = req.arg("path")
         if not path:
             raise errors.InvalidParameter("path is required (path=)")
         name = container.name.lstrip("/")
+        mounts = self._mounts(container)
 
         def stat() -> dict[str, object]:
             with self._root(container, writable=False) as root:
-                return files.path_stat(root, files.resolve_path(root, path), name)
+                return files.path_stat(root, files.resolve_path(root, path, mounts), name, mounts)
 
         info = await asyncio.to_thread(stat)
         header = {files.STAT_HEADER: files.encode_stat(info)}
@@ -102,7 +110,7 @@ class _Routes:
 
         def produce(out: BinaryIO) -> None:
             with self._root(container, writable=False) as root:
-                files.write_path(root, files.resolve_path(root, path), out, name)
+                files.write_path(root, files.resolve_path(root, path, mounts), out, name, mounts)
 
         return StreamResponse(piped(produce), content_type="application/x-tar", headers=header)
 
@@ -111,9 +119,8 @@ class _Routes:
         path = req.arg("path")
         if not path:
             raise errors.InvalidParameter("path is required (path=)")
-        if container.spec.read_only_rootfs:
-            raise errors.Forbidden("container rootfs is marked read-only")
         copy_owner = req.flag("copyUIDGID")
+        mounts = self._mounts(container)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         fd, spool = tempfile.mkstemp(dir=self.spool_dir, prefix="cp-")
         try:
@@ -130,6 +137,8 @@ class _Routes:
                         container_name=container.name.lstrip("/"),
                         copy_owner=copy_owner,
                         spool_dir=self.spool_dir,
+                        mounts=mounts,
+                        read_only_rootfs=container.spec.read_only_rootfs,
                     )
 
             await asyncio.to_thread(extract)
