@@ -568,6 +568,22 @@ def test_cp_through_volumes_binds_and_etc_files(daemon: Any, tmp_path: Path) -> 
         docker(daemon, "volume", "rm", volume)
 
 
+def test_exec_failures_on_the_stream_with_126(daemon: Any) -> None:
+    name = f"exf{os.getpid()}"
+    assert docker(daemon, "run", "-d", "--name", name, daemon.image, "sleep", "300").returncode == 0
+    try:
+        user = docker(daemon, "exec", "-u", "nosuchuser", name, "true")
+        assert user.returncode == 126
+        assert user.stdout == "unable to find user nosuchuser: no matching entries in passwd file\n"
+        missing = docker(daemon, "exec", name, "no-such-command")
+        assert missing.returncode == 126
+        assert "executable file not found" in missing.stdout
+        detached = docker(daemon, "exec", "-d", "-u", "nosuchuser", name, "true")
+        assert detached.returncode == 1 and "unable to find user" in detached.stderr
+    finally:
+        docker(daemon, "rm", "-f", name)
+
+
 def test_empty_entrypoint_resets_the_images(daemon: Any) -> None:
     out = docker(daemon, "run", "--rm", "--entrypoint", "", daemon.image, "echo", "ok")
     assert (out.returncode, out.stdout) == (0, "ok\n"), out.stderr

@@ -52,6 +52,10 @@ class ExecInstance:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class ExecSetupFailed(errors.InvalidParameter):
+    """The exec's process could not be set up (its user, say): reported on its stream."""
+
+
 class ExecService:
     def __init__(self, containers: ContainerService, exec_root: Path) -> None:
         self.containers = containers
@@ -98,7 +102,15 @@ class ExecService:
         state_dir = Path(self.state_dir(exec_id))
         state_dir.mkdir(parents=True, exist_ok=True)
         process_path = state_dir / "process.json"
-        process_path.write_text(json.dumps(self._process(container, instance.config)))
+        try:
+            process = self._process(container, instance.config)
+        except errors.DocklingError as exc:
+            # Docker answers this (an unknown user, say) on the exec's stream, exit 126.
+            instance.exit_code = 126
+            instance.done.set()
+            shutil.rmtree(state_dir, ignore_errors=True)
+            raise ExecSetupFailed(exc.message) from None
+        process_path.write_text(json.dumps(process))
         launcher = self.containers.launcher
         runtime = launcher.runtime_for(container)
         opts = shim.ShimOptions(

@@ -9,7 +9,7 @@ from dockling import errors
 from dockling.api import streams
 from dockling.api.backend import Backend
 from dockling.api.http import Hijack, Request, Response, Router, json_response
-from dockling.containers.execs import ExecConfig
+from dockling.containers.execs import ExecConfig, ExecSetupFailed
 
 
 def register(router: Router, backend: Backend) -> None:
@@ -54,7 +54,12 @@ class ExecRoutes:
     async def start(self, req: Request) -> Response | Hijack:
         body = await req.json() or {}
         execs = self.b.execs
-        instance, container = await execs.prepare(req.params["id"])
+        try:
+            instance, container = await execs.prepare(req.params["id"])
+        except ExecSetupFailed as exc:
+            if body.get("Detach"):
+                raise
+            return _failed_on_stream(exc.message, tty=bool(body.get("Tty")))
         if body.get("Detach"):
             await execs.begin(instance, container)
             return Response(status=200, body=b"", content_type="text/plain")
@@ -76,7 +81,7 @@ class ExecRoutes:
                 await execs.begin(instance, container)
             except errors.DocklingError as exc:
                 message = f"OCI runtime exec failed: {exc.message}\r\n".encode()
-                writer.write(message if tty else streams.frame(2, message))
+                writer.write(message if tty else streams.frame(1, message))  # as dockerd
                 shim_writer.close()
                 with contextlib.suppress(ConnectionError):
                     await writer.drain()
@@ -133,3 +138,20 @@ class ExecRoutes:
                 "Pid": instance.pid,
             }
         )
+
+
+def _failed_on_stream(message: str, *, tty: bool) -> Hijack:
+    """An exec that cannot start: the message on its stream (stdout, as dockerd writes it)
+    and the connection closed; the client then reads exit code 126."""
+
+    async def handle(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = f"{message}\r\n".encode()
+        writer.write(data if tty else streams.frame(1, data))
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    content_type = (
+        "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    )
+    return Hijack(handle, content_type)
