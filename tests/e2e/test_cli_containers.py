@@ -249,7 +249,7 @@ def test_update_bad_input(daemon: Any, cleanup: list[str]) -> None:
     assert "you must provide one or more flags" in no_flags.stderr
     too_small = dl(daemon, "update", "-m", "1k", cid)
     assert too_small.returncode == 1
-    assert f"Cannot update container {cid}: Minimum memory limit allowed is 6MB" in too_small.stderr
+    assert "Error response from daemon: Minimum memory limit allowed is 6MB" in too_small.stderr
     over_swap = dl(daemon, "update", "-m", "200m", cid)
     assert "update the memoryswap at the same time" in over_swap.stderr
     restart = dl(daemon, "update", "--restart", "always", cid)

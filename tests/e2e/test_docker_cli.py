@@ -584,6 +584,41 @@ def test_exec_failures_on_the_stream_with_126(daemon: Any) -> None:
         docker(daemon, "rm", "-f", name)
 
 
+def test_dockerd_words_for_bad_requests(daemon: Any) -> None:
+    """Answers compared with dockerd 20.10's for the same commands."""
+    name = f"words{os.getpid()}"
+    assert docker(daemon, "run", "-d", "--name", name, daemon.image, "sleep", "300").returncode == 0
+    try:
+        assert docker(daemon, "logs", "--tail", "bogus", name).returncode == 0  # read as "all"
+        top = docker(daemon, "top", name, "-o", "bogusfield")
+        assert top.stderr.strip() == (
+            "Error response from daemon: ps: error: unknown user-defined format specifier "
+            '"bogusfield"'
+        )
+        cp = docker(daemon, "cp", f"{name}:/nonexistent", "/tmp/never")
+        assert f"Could not find the file /nonexistent in container {name}" in cp.stderr
+        assert docker(daemon, "pause", name).returncode == 0
+        paused = docker(daemon, "exec", name, "true")
+        assert f"Container {name} is paused, unpause the container before exec" in paused.stderr
+        assert docker(daemon, "unpause", name).returncode == 0
+    finally:
+        docker(daemon, "rm", "-f", name)
+    expected = {
+        ("network", "create", "--subnet", "300.0.0.0/8", "badnet"): (
+            "Invalid subnet 300.0.0.0/8 : invalid CIDR address: 300.0.0.0/8"
+        ),
+        ("container", "prune", "-f", "--filter", "until=bogus"): (
+            'failed to parse value as time or duration: "bogus"'
+        ),
+        ("image", "prune", "-f", "--filter", "bogus=1"): "Invalid filter 'bogus'",
+        ("save", "nosuchimage", "-o", "/tmp/never.tar"): "No such image: nosuchimage\n",
+        ("search", "busybox"): "image search is not supported",
+    }
+    for args, message in expected.items():
+        out = docker(daemon, *args)
+        assert out.returncode == 1 and message in out.stderr + "\n", (args, out.stderr)
+
+
 def test_empty_entrypoint_resets_the_images(daemon: Any) -> None:
     out = docker(daemon, "run", "--rm", "--entrypoint", "", daemon.image, "echo", "ok")
     assert (out.returncode, out.stdout) == (0, "ok\n"), out.stderr

@@ -239,7 +239,7 @@ def test_connect_disconnect_running_container(daemon: Daemon) -> None:
 def test_bad_network_input(daemon: Daemon) -> None:
     n = n_of(daemon)
     cases = [
-        (["--subnet", "10.1.2.3.4/24"], "invalid subnet"),
+        (["--subnet", "10.1.2.3.4/24"], "Invalid subnet 10.1.2.3.4/24 : invalid CIDR address"),
         (["--subnet", f"10.{n}.5.0/24", "--gateway", f"10.{n}.6.1"], "outside"),
         (["--subnet", f"10.{n}.0.0/16"], "overlaps"),
     ]

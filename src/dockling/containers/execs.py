@@ -75,9 +75,7 @@ class ExecService:
     def create(self, ref: str, config: ExecConfig) -> ExecInstance:
         container = self.containers.get(ref)
         if container.state.status.value == "paused":
-            raise errors.Conflict(
-                f"Container {container.id} is paused, unpause the container before exec"
-            )
+            raise errors.Conflict(f"Container {ref} is paused, unpause the container before exec")
         if not container.state.running:
             raise errors.ContainerNotRunning(f"Container {container.id} is not running")
         if not config.cmd:

@@ -151,7 +151,8 @@ def resolve_path(root: str, path: str, mounts: Sequence[PathMount] = ()) -> Reso
     link.  The archive name is the base name of the absolute path.  Paths in the
     container's volumes and binds are found in them, not in the rootfs under them.
     """
-    absolute = posixpath.normpath("/" + path)
+    # normpath keeps a leading "//" (POSIX allows it a meaning): start from one slash.
+    absolute = "/" + posixpath.normpath("/" + path).lstrip("/")
     if path.endswith("/."):
         absolute = absolute.rstrip("/") + "/."
     elif path.endswith("/") and absolute != "/":

@@ -600,8 +600,11 @@ class ContainerService:
                 if container.state.status in (Status.RUNNING, Status.PAUSED):
                     runtime = self.launcher.runtime_for(container)
                     await runtime.update(container.id, ocispec.updated_resources(spec.resources))
-            except (errors.InvalidParameter, errors.SystemError) as exc:
-                raise type(exc)(f"Cannot update container {container.id}: {exc.message}") from None
+            except errors.SystemError as exc:
+                # The runtime's failure names the container; a refused value is said plainly.
+                raise errors.SystemError(
+                    f"Cannot update container {container.id}: {exc.message}"
+                ) from None
             container.spec = spec
             self._save(container)
         self.publish(container, "update")

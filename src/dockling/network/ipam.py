@@ -15,7 +15,7 @@ def parse_subnet(text: str) -> IPv4Network:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise errors.InvalidParameter(
-            f"invalid subnet {text!r}: expected CIDR such as 10.89.0.0/24"
+            f"Invalid subnet {text} : invalid CIDR address: {text}"
         ) from None
     if not isinstance(network, IPv4Network):
         raise errors.NotImplementedFeature(f"IPv6 subnet {text} is not supported yet")

@@ -295,7 +295,8 @@ class ContainerRoutes:
                 'configured logging driver does not support reading: "none"'
             )
         tail_arg = req.arg("tail", "all")
-        tail = None if tail_arg in ("", "all") else int(tail_arg)
+        # Docker reads a tail that is not a number as "all".
+        tail = int(tail_arg) if tail_arg.lstrip("-").isdigit() and int(tail_arg) >= 0 else None
         since = _parse_until(req.arg("since")) if req.arg("since") not in ("", "0") else None
         until = _parse_until(req.arg("until")) if req.arg("until") not in ("", "0") else None
         timestamps = req.flag("timestamps")
@@ -437,7 +438,9 @@ def _parse_until(value: str) -> float:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise errors.InvalidParameter(f"invalid time value: {value!r}") from None
+        raise errors.InvalidParameter(
+            f'failed to parse value as time or duration: "{value}"'
+        ) from None
 
 
 def _on_network(container: Container, values: list[str], networks: NetworkService) -> bool:
@@ -515,7 +518,9 @@ async def _ps(args: str, pids: list[int]) -> tuple[list[str], list[list[str]]]:
     )
     out, err = await proc.communicate()
     if proc.returncode != 0:
-        raise errors.InvalidParameter(f"Error running ps: {err.decode().strip()}")
+        # ps's first line says what was wrong; the usage text after it is noise here.
+        first = next((line for line in err.decode().splitlines() if line.strip()), "failed")
+        raise errors.InvalidParameter(f"ps: {first.strip()}")
     lines = out.decode(errors="replace").splitlines()
     if not lines:
         return [], []

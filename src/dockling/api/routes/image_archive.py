@@ -33,8 +33,11 @@ def register(router: Router, backend: Backend) -> None:
         if fmt not in archive.FORMATS:
             raise errors.InvalidParameter(f"unknown save format {fmt!r}: use docker or oci")
         for name in names:
-            # Unknown names answer 404 before the stream starts.
-            await asyncio.to_thread(images.get, name)
+            # Unknown names answer 404 before the stream starts, named as the client wrote.
+            try:
+                await asyncio.to_thread(images.get, name)
+            except errors.ImageNotFound:
+                raise errors.ImageNotFound(name) from None
 
         def produce(out: BinaryIO) -> None:
             archive.save(images, names, out, fmt=fmt, spool_dir=spool_dir)

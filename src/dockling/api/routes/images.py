@@ -132,6 +132,9 @@ def register(router: Router, backend: Backend) -> None:
 
     async def prune(req: Request) -> Response:
         filters = parse_filters(req.arg("filters"))
+        for key in filters:
+            if key not in ("dangling", "until", "label", "label!"):
+                raise errors.InvalidParameter(f"Invalid filter '{key}'")
         dangling_only = filters.get("dangling", ["true"])[0] in ("true", "1")
         until = [_until_seconds(v) for v in filters.get("until", [])]
         deleted: list[dict[str, str]] = []
@@ -159,6 +162,14 @@ def register(router: Router, backend: Backend) -> None:
             reclaimed += image.size
         return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
+    async def search(req: Request) -> Response:
+        # Docker's search asks Docker Hub's v1 index, which is not a registry API.
+        raise errors.NotImplementedFeature(
+            "image search is not supported: it is Docker Hub's index, not the registry API "
+            "(list a registry's repositories with GET /v2/_catalog)"
+        )
+
+    router.add("GET", "/images/search", search)
     router.add("POST", "/images/create", create)
     router.add("GET", "/images/json", list_)
     router.add("POST", "/images/prune", prune)
