@@ -375,3 +375,18 @@ def test_build_checks_warn_or_fail(daemon: Any, tmp_path: Path) -> None:
     )
     assert "warning" not in skipped.stdout and "consumed" not in skipped.stdout
     assert daemon.cli("rmi", name).returncode == 0
+
+
+def test_classic_builder_words(daemon: Any, tmp_path: Path) -> None:
+    """Answers compared with dockerd 20.10's classic builder for the same Dockerfiles."""
+    write(tmp_path / "signal", {"Dockerfile": f"FROM {daemon.image}\nSTOPSIGNAL SIGBOGUS\n"})
+    signal = build(daemon, str(tmp_path / "signal"), ok=False)
+    assert signal.returncode == 1 and "Invalid signal: SIGBOGUS" in signal.stderr
+    write(tmp_path / "expose", {"Dockerfile": f"FROM {daemon.image}\nEXPOSE abc\n"})
+    expose = build(daemon, str(tmp_path / "expose"), ok=False)
+    assert "Invalid containerPort: abc" in expose.stderr
+    write(tmp_path / "url", {"Dockerfile": "FROM scratch\nADD http://127.0.0.1:1/x /x\n"})
+    url = build(daemon, str(tmp_path / "url"), ok=False)
+    assert 'ADD failed: Get "http://127.0.0.1:1/x": connection refused' in url.stderr
+    # Scratch has no image: the classic builder shows an empty id for it.
+    assert "Step 1/2 : FROM scratch\n ---> \nStep 2/2" in url.stdout

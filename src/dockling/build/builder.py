@@ -343,7 +343,9 @@ class _Run:
         state = _Stage(
             base, self.build_args.stage(), self.dockerfile.escape, plan.stage.index, send
         )
-        await state.say(f" ---> {base.id[7:19]}\n")
+        # Docker's classic builder has no image for scratch: an empty id.
+        shown = "" if plan.base == "scratch" and plan.base_stage is None else base.id[7:19]
+        await state.say(f" ---> {shown}\n")
         triggers = list(base.runtime_config.get("OnBuild") or [])
         if triggers:
             await state.say(

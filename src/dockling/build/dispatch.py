@@ -12,6 +12,7 @@ import posixpath
 from typing import Any
 
 from dockling.build import instructions as ins
+from dockling.containers.signals import parse_signal
 from dockling.errors import InvalidParameter
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -51,7 +52,7 @@ def _ports(specs: tuple[str, ...]) -> list[str]:
         proto = (proto or "tcp").lower()
         low, _, high = port.partition("-")
         if not low.isdigit() or (high and not high.isdigit()):
-            raise InvalidParameter(f"invalid containerPort: {port}")
+            raise InvalidParameter(f"Invalid containerPort: {port}")
         result.extend(f"{number}/{proto}" for number in range(int(low), int(high or low) + 1))
     return result
 
@@ -108,6 +109,7 @@ def apply(instruction: ins.Instruction, config: dict[str, Any]) -> dict[str, Any
         case ins.Workdir():
             config["WorkingDir"] = workdir_path(instruction.path, config)
         case ins.StopSignal():
+            parse_signal(instruction.signal, default=0)  # "Invalid signal: X", as Docker
             config["StopSignal"] = instruction.signal
         case ins.Shell():
             config["Shell"] = list(instruction.shell)

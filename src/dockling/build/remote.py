@@ -55,7 +55,9 @@ def download(url: str, folder: Path, *, checksum: str | None = None) -> Source:
             f"failed to GET {url} with status {exc.code}: {exc.reason}"
         ) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise errors.InvalidParameter(f"failed to GET {url}: {exc}") from None
+        reason = getattr(exc, "reason", None) or exc
+        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        raise errors.InvalidParameter(f'ADD failed: Get "{url}": {str(text).lower()}') from None
     actual = f"sha256:{digest.hexdigest()}"
     if checksum and actual != checksum:
         raise errors.InvalidParameter(f"digest mismatch {actual}: expected {checksum} (ADD {url})")

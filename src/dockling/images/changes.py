@@ -150,9 +150,9 @@ def _ports(spec: str) -> list[str]:
         start = int(low)
         end = int(high) if high else start
     except ValueError:
-        raise errors.InvalidParameter(f"invalid containerPort: {port}") from None
+        raise errors.InvalidParameter(f"Invalid containerPort: {port}") from None
     if not (0 < start <= end <= 65535):
-        raise errors.InvalidParameter(f"invalid containerPort: {port}")
+        raise errors.InvalidParameter(f"Invalid containerPort: {port}")
     return [f"{p}/{proto}" for p in range(start, end + 1)]
 
 
