@@ -619,6 +619,20 @@ def test_dockerd_words_for_bad_requests(daemon: Any) -> None:
         assert out.returncode == 1 and message in out.stderr + "\n", (args, out.stderr)
 
 
+def test_list_filters_and_latest(daemon: Any) -> None:
+    for args in (["ps"], ["images"], ["volume", "ls"], ["network", "ls"], ["image", "prune", "-f"]):
+        out = docker(daemon, *args, "--filter", "bogus=1")
+        assert out.returncode == 1 and "Invalid filter 'bogus'" in out.stderr, args
+    name = f"latest{os.getpid()}"
+    assert docker(daemon, "create", "--name", name, daemon.image, "true").returncode == 0
+    try:
+        # -l / -n: the last created, in any state (this one never ran).
+        assert docker(daemon, "ps", "-l", "--format", "{{.Names}}").stdout == f"{name}\n"
+        assert docker(daemon, "ps", "-n", "1", "--format", "{{.Names}}").stdout == f"{name}\n"
+    finally:
+        docker(daemon, "rm", name)
+
+
 def test_empty_entrypoint_resets_the_images(daemon: Any) -> None:
     out = docker(daemon, "run", "--rm", "--entrypoint", "", daemon.image, "echo", "ok")
     assert (out.returncode, out.stdout) == (0, "ok\n"), out.stderr

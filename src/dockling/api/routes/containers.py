@@ -12,7 +12,7 @@ from typing import Any
 from dockling import errors
 from dockling.api import streams
 from dockling.api.backend import Backend
-from dockling.api.filters import parse_filters
+from dockling.api.filters import CONTAINER_FILTERS, CONTAINER_PRUNE_FILTERS, parse_filters
 from dockling.api.http import (
     Hijack,
     Request,
@@ -82,9 +82,10 @@ class ContainerRoutes:
         return json_response({"Id": container.id, "Warnings": []}, status=201)
 
     async def list(self, req: Request) -> Response:
-        filters = parse_filters(req.arg("filters"))
-        show_all = req.flag("all")
+        filters = parse_filters(req.arg("filters"), CONTAINER_FILTERS)
         limit = req.int_arg("limit", -1)
+        # `ps -n N` / `ps -l`: the last created, whatever their state, as dockerd.
+        show_all = req.flag("all") or limit > 0
         want_size = req.flag("size")
         result = []
         for container in self.svc.list():
@@ -116,7 +117,7 @@ class ContainerRoutes:
         return json_response(result)
 
     async def prune(self, req: Request) -> Response:
-        filters = parse_filters(req.arg("filters"))
+        filters = parse_filters(req.arg("filters"), CONTAINER_PRUNE_FILTERS)
         until = None
         if filters.get("until"):
             until = _parse_until(filters["until"][0])

@@ -11,7 +11,7 @@ from typing import Any
 
 from dockling import errors
 from dockling.api.backend import Backend
-from dockling.api.filters import parse_filters
+from dockling.api.filters import IMAGE_FILTERS, IMAGE_PRUNE_FILTERS, parse_filters
 from dockling.api.http import Request, Response, Router, StreamResponse, json_response
 from dockling.api.routes import distribution
 from dockling.images.store import summary
@@ -61,7 +61,7 @@ def register(router: Router, backend: Backend) -> None:
         return StreamResponse(body())
 
     async def list_(req: Request) -> Response:
-        filters = parse_filters(req.arg("filters"))
+        filters = parse_filters(req.arg("filters"), IMAGE_FILTERS)
         bounds = {
             key: [summary(await asyncio.to_thread(images.get, ref))["Created"] for ref in refs]
             for key, refs in filters.items()
@@ -131,10 +131,7 @@ def register(router: Router, backend: Backend) -> None:
         return Response(status=201, body=b"")
 
     async def prune(req: Request) -> Response:
-        filters = parse_filters(req.arg("filters"))
-        for key in filters:
-            if key not in ("dangling", "until", "label", "label!"):
-                raise errors.InvalidParameter(f"Invalid filter '{key}'")
+        filters = parse_filters(req.arg("filters"), IMAGE_PRUNE_FILTERS)
         dangling_only = filters.get("dangling", ["true"])[0] in ("true", "1")
         until = [_until_seconds(v) for v in filters.get("until", [])]
         deleted: list[dict[str, str]] = []

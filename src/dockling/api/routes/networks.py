@@ -7,7 +7,7 @@ from typing import Any
 
 from dockling import errors
 from dockling.api.backend import Backend
-from dockling.api.filters import parse_filters
+from dockling.api.filters import NETWORK_FILTERS, parse_filters
 from dockling.api.http import Request, Response, Router, json_response
 from dockling.network.model import Network
 from dockling.network.service import PREDEFINED
@@ -100,7 +100,7 @@ def register(router: Router, backend: Backend) -> None:
         return json_response({"Id": network.id, "Warning": ""}, status=201)
 
     async def list_(req: Request) -> Response:
-        filters = parse_filters(req.arg("filters"))
+        filters = parse_filters(req.arg("filters"), NETWORK_FILTERS)
         result = []
         for network in networks.list():
             in_use = bool(networks.containers_on(network.id))

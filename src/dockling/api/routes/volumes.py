@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from dockling import errors
 from dockling.api.backend import Backend
-from dockling.api.filters import parse_filters
+from dockling.api.filters import VOLUME_FILTERS, VOLUME_PRUNE_FILTERS, parse_filters
 from dockling.api.http import Request, Response, Router, json_response
 from dockling.volumes.local import to_api
 
@@ -29,7 +29,7 @@ def register(router: Router, backend: Backend) -> None:
         return json_response(to_api(volume), status=201)
 
     async def list_(req: Request) -> Response:
-        filters = parse_filters(req.arg("filters"))
+        filters = parse_filters(req.arg("filters"), VOLUME_FILTERS)
         result = []
         for volume in volumes.list():
             if "name" in filters and not any(n in volume.name for n in filters["name"]):
@@ -55,7 +55,7 @@ def register(router: Router, backend: Backend) -> None:
         return Response(status=204, body=b"")
 
     async def prune(req: Request) -> Response:
-        filters = parse_filters(req.arg("filters"))
+        filters = parse_filters(req.arg("filters"), VOLUME_PRUNE_FILTERS)
         prune_all = filters.get("all", ["false"])[0] in ("true", "1")
         labels = filters.get("label", [])
         deleted, reclaimed = volumes.prune(labels=labels, all=prune_all)
