@@ -633,6 +633,24 @@ def test_list_filters_and_latest(daemon: Any) -> None:
         docker(daemon, "rm", name)
 
 
+def test_ps_and_df_of_a_stopped_container(daemon: Any) -> None:
+    name = f"stopped{os.getpid()}"
+    run = docker(
+        daemon, "run", "-d", "--name", name, "-p", "127.0.0.1::80", daemon.image, "sleep", "300"
+    )
+    assert run.returncode == 0, run.stderr
+    try:
+        listing = "{{range .Containers}}{{.Names}}={{.Status}};{{end}}"
+        up = docker(daemon, "system", "df", "-v", "--format", listing)
+        assert f"{name}=Up " in up.stdout, up.stdout
+        assert docker(daemon, "stop", "-t", "0", name).returncode == 0
+        # dockerd clears the ports of an exited container.
+        ports = docker(daemon, "ps", "-a", "--filter", f"name={name}", "--format", "{{.Ports}}")
+        assert ports.stdout == "\n"
+    finally:
+        docker(daemon, "rm", "-f", name)
+
+
 def test_empty_entrypoint_resets_the_images(daemon: Any) -> None:
     out = docker(daemon, "run", "--rm", "--entrypoint", "", daemon.image, "echo", "ok")
     assert (out.returncode, out.stdout) == (0, "ok\n"), out.stderr

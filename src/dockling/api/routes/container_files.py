@@ -12,6 +12,7 @@ from dockling import errors
 from dockling.api.backend import Backend
 from dockling.api.http import Request, Response, Router, StreamResponse, json_response
 from dockling.api.piped import piped
+from dockling.api.schemas.containers import status_text
 from dockling.containers import files
 from dockling.containers.committing import commit_container
 from dockling.containers.model import Container
@@ -182,7 +183,7 @@ class _Routes:
                     "ImageID": c.image_id,
                     "Command": " ".join([c.process.path, *c.process.args]),
                     "State": c.state.status.value,
-                    "Status": c.state.status.value,
+                    "Status": status_text(c),
                     "SizeRw": size_rw,
                     "SizeRootFs": size_rw + sizes.get(c.image_id, 0),
                     "Labels": dict(c.spec.labels),

@@ -89,7 +89,10 @@ def network_settings(container: Container, networks: NetworkService | None) -> d
 
 
 def summary_ports(container: Container, networks: NetworkService | None) -> list[dict[str, Any]]:
-    """The Ports list of GET /containers/json."""
+    """The Ports list of GET /containers/json (none once the container has exited, as
+    dockerd clears them at the stop)."""
+    if container.state.status in (Status.EXITED, Status.DEAD):
+        return []
     sandbox = networks.sandbox(container.id) if networks is not None else None
     published = sandbox.ports if sandbox is not None else []
     result: list[dict[str, Any]] = [
@@ -477,7 +480,7 @@ def _command(container: Container) -> str:
     return " ".join(parts)
 
 
-def _status_text(container: Container, health: HealthState | None = None) -> str:
+def status_text(container: Container, health: HealthState | None = None) -> str:
     """Docker's human status: "Up 2 minutes (healthy)", "Exited (0) 3 seconds ago", "Created"."""
     state = container.state
     now = dt.datetime.now(dt.UTC)
@@ -542,7 +545,7 @@ def summary(
         "Ports": summary_ports(container, networks),
         "Labels": dict(container.spec.labels),
         "State": container.state.status.value,
-        "Status": _status_text(container, health),
+        "Status": status_text(container, health),
         "HostConfig": {"NetworkMode": container.spec.network_mode},
         "NetworkSettings": {"Networks": network_settings(container, networks)["Networks"]},
         "Mounts": mounts_json,
