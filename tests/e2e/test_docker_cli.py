@@ -6,6 +6,7 @@ session's docklingd, and compares what it prints and its exit code with what Doc
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -649,6 +650,36 @@ def test_ps_and_df_of_a_stopped_container(daemon: Any) -> None:
         assert ports.stdout == "\n"
     finally:
         docker(daemon, "rm", "-f", name)
+
+
+def test_network_and_volume_words(daemon: Any) -> None:
+    """Answers compared with dockerd 20.10's for the same commands."""
+    net = f"nw{os.getpid()}"
+    assert docker(daemon, "network", "create", net).returncode == 0  # the daemon picks a /24
+    subnet = docker(
+        daemon, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", net
+    ).stdout.strip()
+    assert subnet.endswith(".0/24"), subnet
+    try:
+        outside = str(ipaddress.ip_network(subnet).network_address + 256 + 9)  # the next /24
+        wrong = docker(
+            daemon, "run", "--rm", "--network", net, "--ip", outside, daemon.image, "true"
+        )
+        assert f"Invalid address {outside}: It does not belong to any of this network's" in (
+            wrong.stderr
+        )
+        address = subnet.replace(".0/24", ".50")
+        shown = docker(
+            daemon, "run", "--rm", "--network", net, "--ip", address, daemon.image,
+            "ip", "-4", "-o", "addr", "show", "eth0",
+        )  # fmt: skip
+        assert f"inet {address}/24 brd {subnet.replace('.0/24', '.255')}" in shown.stdout
+    finally:
+        docker(daemon, "network", "rm", net)
+    plugin = docker(daemon, "volume", "create", "--driver", "nosuch", "vd")
+    assert 'create vd: error looking up volume plugin nosuch: plugin "nosuch" not found' in (
+        plugin.stderr
+    )
 
 
 def test_empty_entrypoint_resets_the_images(daemon: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import logging
 import os
 import socket
@@ -140,7 +141,13 @@ def add_veth(
             lo = inner.link_lookup(ifname="lo")[0]
             inner.link("set", index=lo, state="up")
             index = inner.link_lookup(ifname=ifname)[0]
-            inner.addr("add", index=index, address=address, prefixlen=prefixlen)
+            # With its broadcast address, as Docker's (`ip addr` shows "brd").
+            broadcast = str(
+                ipaddress.IPv4Network(f"{address}/{prefixlen}", strict=False).broadcast_address
+            )
+            inner.addr(
+                "add", index=index, address=address, prefixlen=prefixlen, broadcast=broadcast
+            )
             inner.link("set", index=index, state="up")
             if gateway:
                 inner.route("add", dst="0.0.0.0/0", gateway=gateway)

@@ -403,7 +403,7 @@ class NetworkService:
             subnet = ipaddress.IPv4Network(network.subnet)
             if address not in subnet:
                 raise errors.InvalidParameter(
-                    f"no configured subnet contains IP address {ipv4} of network {network.name}"
+                    f"Invalid address {ipv4}: It does not belong to any of this network's subnets"
                 )
         if mac and network.driver != BRIDGE:
             raise errors.InvalidParameter("a MAC address needs a bridge network")
@@ -594,7 +594,7 @@ class NetworkService:
         sandbox = self._sandboxes.get(container_id)
         if sandbox is None or not any(a.network_id == network.id for a in sandbox.attachments):
             raise errors.Forbidden(
-                f"container {container_id[:12]} is not connected to network {network.name}"
+                f"container {container_id} is not connected to network {network.name}"
             )
         async with self._lock:
             endpoint = sandbox.endpoint(network.id)

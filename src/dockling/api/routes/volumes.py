@@ -19,7 +19,11 @@ def register(router: Router, backend: Backend) -> None:
         body = await req.json() or {}
         driver = body.get("Driver") or "local"
         if driver != "local":
-            raise errors.NotFound(f'plugin "{driver}" not found')
+            name = body.get("Name") or ""
+            raise errors.NotFound(
+                f"create {name}: error looking up volume plugin {driver}: "
+                f'plugin "{driver}" not found'
+            )
         volume = volumes.create(
             body.get("Name") or None,
             labels=dict(body.get("Labels") or {}),
