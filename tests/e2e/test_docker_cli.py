@@ -531,6 +531,15 @@ def test_kill_unknown_container(daemon: Any) -> None:
     assert (
         "Cannot kill container: nosuchcontainer: No such container: nosuchcontainer" in out.stderr
     )
+    name = f"killstopped{os.getpid()}"
+    assert docker(daemon, "create", "--name", name, daemon.image, "true").returncode == 0
+    try:
+        stopped = docker(daemon, "kill", name)
+        assert stopped.returncode == 1
+        assert f"Cannot kill container: {name}: Container " in stopped.stderr
+        assert stopped.stderr.rstrip().endswith("is not running")
+    finally:
+        docker(daemon, "rm", name)
 
 
 def test_cp_through_volumes_binds_and_etc_files(daemon: Any, tmp_path: Path) -> None:

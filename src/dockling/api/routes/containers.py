@@ -179,6 +179,10 @@ class ContainerRoutes:
             await self.svc.kill(ref, signal=req.arg("signal"))
         except errors.ContainerNotFound as exc:
             raise errors.NotFound(f"Cannot kill container: {ref}: {exc.message}") from None
+        except errors.ContainerNotRunning as exc:
+            raise errors.ContainerNotRunning(
+                f"Cannot kill container: {ref}: {exc.message}"
+            ) from None
         return _no_content()
 
     async def restart(self, req: Request) -> Response:
