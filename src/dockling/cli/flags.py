@@ -144,10 +144,11 @@ class FlagSet:
         )
         return UsageError(text, 125)
 
-    def args_error(self, message: str) -> UsageError:
+    def args_error(self, message: str, *, hint: str = "See") -> UsageError:
+        # The docker CLI says "Run ... --help" for an exact count, "See ..." otherwise.
         text = (
             f"{PROG}: '{PROG} {self.command}' {message}\n\n{self.usage_line()}\n\n"
-            f"See '{PROG} {self.command} --help' for more information"
+            f"{hint} '{PROG} {self.command} --help' for more information"
         )
         return UsageError(text, 1)
 
@@ -277,7 +278,7 @@ class FlagSet:
             return "argument" if k == 1 else "arguments"
 
         if self.exact_args and count != self.min_args:
-            raise self.args_error(f"requires exactly {self.min_args} {plural(self.min_args)}")
+            raise self.args_error(f"requires {self.min_args} {plural(self.min_args)}", hint="Run")
         if count < self.min_args:
             raise self.args_error(f"requires at least {self.min_args} {plural(self.min_args)}")
         if self.max_args is not None and count > self.max_args:

@@ -18,13 +18,14 @@ MIN_WIDTH = 10
 PADDING = 3
 
 
-def tabwrite(lines: Iterable[str]) -> str:
-    """Align tab-separated cells of `lines` into columns like Go's tabwriter."""
+def tabwrite(lines: Iterable[str], *, min_width: int = MIN_WIDTH, padding: int = PADDING) -> str:
+    """Align tab-separated cells of `lines` into columns like Go's tabwriter (its minwidth
+    and padding: docker's tables use 10 and 3, `docker top` 20 and 3)."""
     rows = [line.split("\t") for line in lines]
     widths: dict[int, int] = {}
     for cells in rows:
         for index, cell in enumerate(cells[:-1]):
-            widths[index] = max(widths.get(index, MIN_WIDTH), len(cell) + PADDING)
+            widths[index] = max(widths.get(index, min_width), len(cell) + padding)
     out: list[str] = []
     for cells in rows:
         padded = [cell.ljust(widths[i]) for i, cell in enumerate(cells[:-1])]

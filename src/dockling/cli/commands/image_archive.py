@@ -8,7 +8,7 @@ import time
 
 from dockling.cli.context import CLIError, Context
 from dockling.cli.flags import FlagSet
-from dockling.cli.humanize import ago, human_size, rfc3339
+from dockling.cli.humanize import ago, human_size
 from dockling.client.transport import APIError, iter_json, quote_ref
 
 TYPE_CHECKING = False
@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # typing costs every CLI start a few ms: annotations only
     from typing import Any
 
 HISTORY_FORMAT = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+HISTORY_FORMAT_NOT_HUMAN = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 HISTORY_HEADERS = {
     "ID": "IMAGE",
     "CreatedSince": "CREATED",
@@ -26,6 +27,14 @@ HISTORY_HEADERS = {
 }
 _CREATED_BY_WIDTH = 45
 _COPY_CHUNK = 1 << 16
+
+
+def _rfc3339_seconds(timestamp: float) -> str:
+    """Go's time.Unix(t, 0).Format(time.RFC3339) in local time ("Z" for UTC)."""
+    from datetime import datetime
+
+    text = datetime.fromtimestamp(int(timestamp)).astimezone().isoformat(timespec="seconds")
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
 def ellipsis(text: str, width: int) -> str:
@@ -47,10 +56,11 @@ class HistoryRow:
         if trunc:
             created_by = ellipsis(created_by.replace("\t", " "), _CREATED_BY_WIDTH)
         size = int(entry.get("Size") or 0)
+        created_at = _rfc3339_seconds(created)
         self.values = {
             "ID": image_id,
-            "CreatedSince": ago(created, now) if human else rfc3339(created),
-            "CreatedAt": rfc3339(created),
+            "CreatedSince": ago(created, now) if human else created_at,
+            "CreatedAt": created_at,
             "CreatedBy": created_by,
             "Size": human_size(size, 3) if human else str(size),
             "Comment": str(entry.get("Comment") or ""),
@@ -89,7 +99,8 @@ def cmd_history(ctx: Context, args: list[str], display: str) -> int:
         return 0
     from dockling.cli.table import write_listing
 
-    write_listing(values["format"] or HISTORY_FORMAT, rows, HISTORY_HEADERS)
+    default = HISTORY_FORMAT if values["human"] else HISTORY_FORMAT_NOT_HUMAN
+    write_listing(values["format"] or default, rows, HISTORY_HEADERS)
     return 0
 
 

@@ -287,7 +287,7 @@ def cmd_top(ctx: Context, args: list[str], display: str) -> int:
 
     lines = ["\t".join(doc.get("Titles") or [])]
     lines += ["\t".join(row) for row in doc.get("Processes") or []]
-    sys.stdout.write(tabwrite(lines))
+    sys.stdout.write(tabwrite(lines, min_width=20))
     return 0
 
 

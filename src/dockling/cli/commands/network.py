@@ -67,7 +67,9 @@ class NetworkRow:
 
 
 def cmd_network_create(ctx: Context, args: list[str], display: str) -> int:
-    fs = FlagSet(display, "[OPTIONS] NETWORK", "Create a network", min_args=1, max_args=1)
+    fs = FlagSet(
+        display, "[OPTIONS] NETWORK", "Create a network", min_args=1, max_args=1, exact_args=True
+    )
     fs.value("driver", "d", "Driver to manage the Network", default="bridge")
     fs.list("subnet", None, "Subnet in CIDR format that represents a network segment")
     fs.list("gateway", None, "IPv4 or IPv6 Gateway for the master subnet")

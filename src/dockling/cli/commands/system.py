@@ -58,6 +58,11 @@ def cmd_version(ctx: Context, args: list[str], display: str) -> int:
             else (f"Error response from daemon: {exc.message}")
         )
     if values["format"]:
+        # The docker CLI's template sees Go field names: APIVersion where the JSON says
+        # ApiVersion.
+        for part in (client, server):
+            if isinstance(part, dict) and "ApiVersion" in part:
+                part.setdefault("APIVersion", part["ApiVersion"])
         _template_out(values["format"], {"Client": client, "Server": server})
     else:
         lines = [

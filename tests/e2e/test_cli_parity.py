@@ -1,0 +1,88 @@
+"""The dockling CLI against the docker CLI, both talking to the same docklingd: the same
+command line must give the same exit code and the same output (names aside)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.helpers.daemon import VENV_BIN
+
+pytestmark = pytest.mark.runc
+
+COMMANDS = [
+    "ps -q",
+    "ps -a --format '{{.Names}} {{.Image}} {{.Command}}'",
+    "images -q",
+    "images --format '{{.Repository}}:{{.Tag}} {{.Size}}'",
+    "network ls -q",
+    "network ls --format '{{.Name}} {{.Driver}} {{.Scope}}'",
+    "volume ls -q",
+    "history -H=false busybox",
+    "history --format '{{.CreatedBy}}' busybox",
+    "port parity1",
+    "inspect -f '{{.Name}} {{.State.Status}}' parity1",
+    "version --format '{{.Server.APIVersion}}'",
+    "stop nosuch",
+    "rm nosuch",
+    "rmi nosuch",
+    "inspect nosuch",
+    "logs nosuch",
+    "exec nosuch true",
+    "kill nosuch",
+    "pause nosuch",
+    "volume rm nosuch",
+    "run --rm busybox sh -c 'exit 3'",
+    "run --rm busybox no-such-command",
+    "run -m 1k busybox true",
+    "run --cpus -1 busybox true",
+    "run -p 99999:80 busybox true",
+    "create",
+    "run",
+    "exec",
+    "rm",
+    "stop",
+    "network create",
+    "volume rm",
+    "cp",
+    "cp a b",
+    "ps --no-such-flag",
+]
+
+
+def normalize(text: str) -> str:
+    text = re.sub(r"\b[0-9a-f]{64}\b", "<ID>", text)
+    text = re.sub(r"\b[0-9a-f]{12}\b", "<ID12>", text)
+    return text.replace("dockling", "docker").strip()
+
+
+@pytest.fixture(scope="module")
+def container(daemon: Any) -> Iterator[None]:
+    subprocess.run(
+        ["docker", "run", "-d", "--name", "parity1", "-p", "127.0.0.1::80", daemon.image,
+         "sleep", "300"],
+        env=daemon.env, capture_output=True, check=True,
+    )  # fmt: skip
+    yield
+    subprocess.run(["docker", "rm", "-f", "parity1"], env=daemon.env, capture_output=True)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_same_answer_as_the_docker_cli(daemon: Any, container: None, command: str) -> None:
+    answers = []
+    for cli in ("docker", str(VENV_BIN / "dockling")):
+        out = subprocess.run(
+            f"{cli} {command}",
+            shell=True,
+            env=daemon.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        answers.append((out.returncode, normalize(out.stdout), normalize(out.stderr)))
+    assert answers[1] == answers[0]
