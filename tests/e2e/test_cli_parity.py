@@ -51,12 +51,33 @@ COMMANDS = [
     "cp",
     "cp a b",
     "ps --no-such-flag",
+    "ps x",
+    "system df",
+    "system df -v",
+    "system df --format json",
+    "system df -v --format json",
+    "system df --format 'table {{.Type}}\t{{.Size}}'",
+    "system df --format '{{.Nope}}'",
+    "system df -v --format '{{.Type}}'",
+    "system df x",
+    "system prune x",
+    "images --format json",
+    "ps -a --format json",
+    "ps --format 'ab {{ .A.B }}'",
+    "ps --format 'table {{.ID}} {{.Zed}}'",
+    "images --format '{{json .Z}}'",
+    "network ls --format 'x\\n  {{- if .Q}}y{{end}}'",
+    "volume ls --format '{{.Nope}}'",
 ]
 
 
 def normalize(text: str) -> str:
     text = re.sub(r"\b[0-9a-f]{64}\b", "<ID>", text)
     text = re.sub(r"\b[0-9a-f]{12}\b", "<ID12>", text)
+    # The two CLIs run a moment apart: ages may differ, and with them column widths.
+    text = re.sub(r"(About a minute|Less than a second|\d+ \w+) ago", "N ago", text)
+    text = re.sub(r"Up (About a minute|Less than a second|\d+ \w+)", "Up N", text)
+    text = re.sub(r"[ ]{2,}", "  ", text)
     return text.replace("dockling", "docker").strip()
 
 

@@ -283,5 +283,5 @@ class FlagSet:
             raise self.args_error(f"requires at least {self.min_args} {plural(self.min_args)}")
         if self.max_args is not None and count > self.max_args:
             if self.max_args == 0:
-                raise self.args_error("accepts no arguments")
+                raise self.args_error("accepts no arguments", hint="Run")
             raise self.args_error(f"requires at most {self.max_args} {plural(self.max_args)}")

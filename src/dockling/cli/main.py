@@ -141,6 +141,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "info": COMMANDS["info"],
         "events": COMMANDS["events"],
         "df": ("disk_usage", "cmd_system_df"),
+        "prune": ("disk_usage", "cmd_system_prune"),
     },
 }
 

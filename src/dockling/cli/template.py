@@ -138,12 +138,15 @@ def _index(value: Any, keys: tuple[Any, ...]) -> Any:
 
 
 class Field:
-    """`.A.B` (names ["A", "B"]); no names means "." itself."""
+    """`.A.B` (names ["A", "B"]); no names means "." itself. `pos` is the token's offset
+    in the template source, for Go's `:LINE:COL: executing "" at <.A.B>:` errors."""
 
-    __slots__ = ("names",)
+    __slots__ = ("names", "pos", "text")
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[str], pos: int = 0, text: str = "") -> None:
         self.names = names
+        self.pos = pos
+        self.text = text
 
 
 class Literal:
@@ -183,14 +186,17 @@ class Block:
         self.else_body: list[Any] = []
 
 
-def _tokenize_action(text: str) -> list[str]:
+def _tokenize_action(text: str, offsets: list[int] | None = None) -> list[str]:
+    """The action's tokens; `offsets`, when given, receives each token's start."""
     tokens: list[str] = []
+    starts: list[int] = [] if offsets is None else offsets
     i = 0
     while i < len(text):
         ch = text[i]
         if ch.isspace():
             i += 1
         elif ch in "|()":
+            starts.append(i)
             tokens.append(ch)
             i += 1
         elif ch == '"':
@@ -199,25 +205,28 @@ def _tokenize_action(text: str) -> list[str]:
                 j += 2 if text[j] == "\\" else 1
             if j >= len(text):
                 raise TemplateError("unterminated quoted string")
+            starts.append(i)
             tokens.append(text[i : j + 1])
             i = j + 1
         elif ch == "`":
             j = text.find("`", i + 1)
             if j < 0:
                 raise TemplateError("unterminated raw quoted string")
+            starts.append(i)
             tokens.append(text[i : j + 1])
             i = j + 1
         else:
             j = i
             while j < len(text) and not text[j].isspace() and text[j] not in "|()":
                 j += 1
+            starts.append(i)
             tokens.append(text[i:j])
             i = j
     return tokens
 
 
 def _parse_pipeline(
-    tokens: list[str], pos: int = 0, until: str | None = None
+    tokens: list[str], pos: int = 0, until: str | None = None, starts: list[int] | None = None
 ) -> tuple[Pipeline, int]:
     commands: list[list[Any]] = [[]]
     while pos < len(tokens):
@@ -228,7 +237,7 @@ def _parse_pipeline(
         if tok == "|":
             commands.append([])
         elif tok == "(":
-            sub, pos = _parse_pipeline(tokens, pos, ")")
+            sub, pos = _parse_pipeline(tokens, pos, ")", starts)
             commands[-1].append(sub)
         elif tok.startswith('"'):
             commands[-1].append(Literal(json.loads(tok)))
@@ -236,7 +245,11 @@ def _parse_pipeline(
             commands[-1].append(Literal(tok[1:-1]))
         elif tok.startswith((".", "$")):
             names = [n for n in tok.lstrip("$").split(".") if n]
-            commands[-1].append(Field(names))
+            # Go places a chain `.A.B` at its second part, and names it in errors.
+            where = starts[pos - 1] if starts else 0
+            if len(names) > 1:
+                where += tok.index(".", 1)
+            commands[-1].append(Field(names, where, tok))
         elif tok in ("true", "false"):
             commands[-1].append(Literal(tok == "true"))
         elif tok == "nil":
@@ -285,15 +298,19 @@ def parse(source: str) -> list[Any]:
             pos += len(rest) - len(rest.lstrip())
         if text:
             current().append(text)
+        # Where `inner` starts in the source, after the "{{", a trim marker and blanks.
+        base = end - len(inner) + (len(inner) - len(inner.lstrip()))
         inner = inner.strip()
         if inner.startswith("/*"):
             continue
-        tokens = _tokenize_action(inner)
+        offsets: list[int] = []
+        tokens = _tokenize_action(inner, offsets)
+        starts = [base + o for o in offsets]
         if not tokens:
             raise TemplateError("missing value for command")
         head = tokens[0]
         if head in ("if", "range", "with"):
-            pipe, _ = _parse_pipeline(tokens[1:])
+            pipe, _ = _parse_pipeline(tokens[1:], starts=starts[1:])
             block = Block(head, pipe)
             current().append(block)
             stack.append((block, False, False))
@@ -303,7 +320,7 @@ def parse(source: str) -> list[Any]:
             block, _, closes_parent = stack.pop()
             stack.append((block, True, closes_parent))
             if len(tokens) > 1 and tokens[1] == "if":
-                pipe, _ = _parse_pipeline(tokens[2:])
+                pipe, _ = _parse_pipeline(tokens[2:], starts=starts[2:])
                 nested = Block("if", pipe)
                 block.else_body.append(nested)
                 stack.append((nested, False, True))
@@ -314,7 +331,7 @@ def parse(source: str) -> list[Any]:
             while closes_parent:
                 _, _, closes_parent = stack.pop()
         else:
-            pipe, _ = _parse_pipeline(tokens)
+            pipe, _ = _parse_pipeline(tokens, starts=starts)
             current().append(pipe)
     if stack:
         raise TemplateError("unexpected EOF")
@@ -395,8 +412,14 @@ class Template:
 
     def _field(self, node: Field, dot: Any) -> Any:
         value = dot
-        for name in node.names:
-            value = _lookup(value, name)
+        try:
+            for name in node.names:
+                value = _lookup(value, name)
+        except TemplateError as exc:
+            # Go's text/template names the place: line, column (0-based) and the node.
+            line = 1 + self.source.count("\n", 0, node.pos)
+            col = node.pos - (self.source.rfind("\n", 0, node.pos) + 1)
+            raise TemplateError(f':{line}:{col}: executing "" at <{node.text}>: {exc}') from None
         return value
 
     def _call(self, name: str, args: list[Any]) -> Any:

@@ -12,7 +12,7 @@ from dockling import errors
 from dockling.api.backend import Backend
 from dockling.api.http import Request, Response, Router, StreamResponse, json_response
 from dockling.api.piped import piped
-from dockling.api.schemas.containers import status_text
+from dockling.api.schemas.containers import summary as container_summary
 from dockling.containers import files
 from dockling.containers.committing import commit_container
 from dockling.containers.model import Container
@@ -175,20 +175,16 @@ class _Routes:
         container_rows = []
         for c in containers:
             size_rw = self.launcher.rootfs_usage(c.id)
+            # The same entries as GET /containers/json?size=1: the CLI's verbose view
+            # reads Created, Mounts (LOCAL VOLUMES) and Status from them.
             container_rows.append(
-                {
-                    "Id": c.id,
-                    "Names": ["/" + c.name.lstrip("/")],
-                    "Image": c.image_ref,
-                    "ImageID": c.image_id,
-                    "Command": " ".join([c.process.path, *c.process.args]),
-                    "State": c.state.status.value,
-                    "Status": status_text(c),
-                    "SizeRw": size_rw,
-                    "SizeRootFs": size_rw + sizes.get(c.image_id, 0),
-                    "Labels": dict(c.spec.labels),
-                    "Mounts": [],
-                }
+                container_summary(
+                    c,
+                    backend.mounts_json(c),
+                    (size_rw, size_rw + sizes.get(c.image_id, 0)),
+                    networks=backend.networks,
+                    health=backend.containers.health.state(c.id),
+                )
             )
         volume_rows = [
             {

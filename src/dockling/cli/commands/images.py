@@ -44,6 +44,8 @@ class ImageRow:
         self, data: dict[str, Any], repo: str, tag: str, digest: str, *, trunc: bool, now: float
     ) -> None:
         self.data = data
+        shared_size = data.get("SharedSize")
+        shared = -1 if shared_size is None else int(shared_size)
         self.values = {
             "Repository": repo,
             "Tag": tag,
@@ -52,13 +54,10 @@ class ImageRow:
             "CreatedSince": ago(float(data.get("Created") or 0), now),
             "CreatedAt": go_time(float(data.get("Created") or 0)),
             "Size": human_size(data.get("Size") or 0, 3),
-            "VirtualSize": human_size(data.get("VirtualSize", data.get("Size")) or 0, 3),
-            "SharedSize": human_size(data.get("SharedSize") or 0, 3)
-            if (data.get("SharedSize") or -1) >= 0
-            else "N/A",
-            "UniqueSize": human_size(
-                (data.get("Size") or 0) - max(data.get("SharedSize") or 0, 0), 3
-            ),
+            # docker: Size with 3 significant digits, the other sizes with HumanSize's 4.
+            "VirtualSize": human_size(data.get("VirtualSize", data.get("Size")) or 0),
+            "SharedSize": human_size(shared) if shared >= 0 else "N/A",
+            "UniqueSize": human_size((data.get("Size") or 0) - shared) if shared >= 0 else "N/A",
             "Containers": str(data["Containers"]) if (data.get("Containers") or -1) >= 0 else "N/A",
         }
 
@@ -70,7 +69,7 @@ class ImageRow:
         return self.values[name]
 
     def template_json(self) -> dict[str, str]:
-        return dict(self.values)
+        return dict(sorted(self.values.items()))
 
 
 def image_rows(images: list[dict[str, Any]], *, trunc: bool) -> list[ImageRow]:
@@ -120,7 +119,7 @@ def cmd_images(ctx: Context, args: list[str], display: str) -> int:
         fmt = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     from dockling.cli.table import write_listing
 
-    write_listing(fmt, rows, HEADERS)
+    write_listing(fmt, rows, HEADERS, error_prefix="template parsing error: ")
     return 0
 
 
@@ -248,6 +247,12 @@ def cmd_image_prune(ctx: Context, args: list[str], display: str) -> int:
     if not confirm_prune(warning, force=values["force"]):
         return 0
     report = ctx.client.prune_images(filters or None) or {}
+    write_deleted_images(report)
+    write_reclaimed(report)
+    return 0
+
+
+def write_deleted_images(report: dict[str, Any]) -> None:
     deleted = report.get("ImagesDeleted") or []
     if deleted:
         sys.stdout.write("Deleted Images:\n")
@@ -257,5 +262,3 @@ def cmd_image_prune(ctx: Context, args: list[str], display: str) -> int:
             if item.get("Deleted"):
                 sys.stdout.write(f"deleted: {item['Deleted']}\n")
         sys.stdout.write("\n")
-    write_reclaimed(report)
-    return 0

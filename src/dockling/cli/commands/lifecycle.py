@@ -328,8 +328,12 @@ def cmd_container_prune(ctx: Context, args: list[str], display: str) -> int:
     ):
         return 0
     report = ctx.client.prune_containers(parse_filters(values["filter"]) or None) or {}
+    write_deleted_containers(report)
+    write_reclaimed(report)
+    return 0
+
+
+def write_deleted_containers(report: dict[str, Any]) -> None:
     deleted = report.get("ContainersDeleted") or []
     if deleted:
         sys.stdout.write("Deleted Containers:\n" + "".join(f"{c}\n" for c in deleted) + "\n")
-    write_reclaimed(report)
-    return 0

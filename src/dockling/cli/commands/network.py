@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from dockling.cli.commands.lifecycle import confirm_prune, for_each, parse_filters
@@ -59,7 +60,7 @@ class NetworkRow:
             return lambda key: labels.get(key, "")
         from dockling.cli.template import TemplateError
 
-        raise TemplateError(f"can't evaluate field {name} in type *formatter.networkContext")
+        raise TemplateError(f"can't evaluate field {name} in type *network.networkContext")
 
     def template_json(self) -> dict[str, str]:
         keys = ("CreatedAt", "Driver", "ID", "IPv6", "Internal", "Labels", "Name", "Scope")
@@ -124,7 +125,9 @@ def cmd_network_ls(ctx: Context, args: list[str], display: str) -> int:
         return 0
     from dockling.cli.table import write_listing
 
-    write_listing(values["format"] or DEFAULT_FORMAT, rows, HEADERS)
+    write_listing(
+        values["format"] or DEFAULT_FORMAT, rows, HEADERS, error_prefix="template parsing error: "
+    )
     return 0
 
 
@@ -174,11 +177,20 @@ def cmd_network_prune(ctx: Context, args: list[str], display: str) -> int:
     warning = "WARNING! This will remove all custom networks not used by at least one container."
     if not confirm_prune(warning, force=values["force"]):
         return 0
-    report = ctx.client.transport.call("POST", "/networks/prune") or {}
+    report = prune_networks(ctx, parse_filters(values["filter"]))
+    write_deleted_networks(report)
+    return 0
+
+
+def prune_networks(ctx: Context, filters: dict[str, list[str]]) -> dict[str, Any]:
+    query: dict[str, Any] = {"filters": json.dumps(filters) if filters else None}
+    return ctx.client.transport.call("POST", "/networks/prune", query=query) or {}
+
+
+def write_deleted_networks(report: dict[str, Any]) -> None:
     deleted = report.get("NetworksDeleted") or []
     if deleted:
         sys.stdout.write("Deleted Networks:\n" + "".join(f"{n}\n" for n in deleted))
-    return 0
 
 
 def cmd_network_connect(ctx: Context, args: list[str], display: str) -> int:

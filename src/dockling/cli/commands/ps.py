@@ -163,7 +163,7 @@ class ContainerRow:
         networks = ((self.data.get("NetworkSettings") or {}).get("Networks")) or {}
         return ",".join(sorted(networks))
 
-    def template_json(self) -> dict[str, str]:
+    def template_json(self) -> dict[str, Any]:
         keys = (
             "Command",
             "CreatedAt",
@@ -180,7 +180,26 @@ class ContainerRow:
             "State",
             "Status",
         )
-        return {key: self.template_field(key) for key in keys}
+        data: dict[str, Any] = {key: self.template_field(key) for key in keys}
+        data["Platform"] = None  # docker 28 has the field; the API's list carries no platform
+        return dict(sorted(data.items()))
+
+
+def _probe_format(fmt: str) -> None:
+    """Run the user's template once, as given, before asking the daemon: the docker CLI
+    does so (to learn whether .Size is wanted) and so reports a bad field even when no
+    container is listed, with positions counted in the raw text."""
+    from dockling.cli.context import CLIError
+    from dockling.cli.template import Template, TemplateError
+
+    try:
+        template = Template(fmt)
+    except TemplateError:
+        return  # a syntax error is reported by the listing itself
+    try:
+        template.render(ContainerRow({"Id": ""}, trunc=True, now=0.0))
+    except TemplateError as exc:
+        raise CLIError(f"failed to execute template: template: {exc}", 1) from None
 
 
 def cmd_ps(ctx: Context, args: list[str], display: str) -> int:
@@ -216,6 +235,8 @@ def cmd_ps(ctx: Context, args: list[str], display: str) -> int:
         fmt = "{{.ID}}"
     elif not fmt or fmt == "table":
         fmt = DEFAULT_FORMAT + ("\t{{.Size}}" if values["size"] else "")
+    elif fmt != "json":
+        _probe_format(fmt)
     want_size = bool(values["size"]) or ".Size" in fmt
     containers = ctx.client.list_containers(
         all=bool(values["all"]),

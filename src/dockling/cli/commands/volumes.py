@@ -162,8 +162,12 @@ def cmd_volume_prune(ctx: Context, args: list[str], display: str) -> int:
     if not confirm_prune(warning, force=values["force"]):
         return 0
     report = ctx.client.prune_volumes(filters or None) or {}
+    write_deleted_volumes(report)
+    write_reclaimed(report)
+    return 0
+
+
+def write_deleted_volumes(report: dict[str, Any]) -> None:
     deleted = report.get("VolumesDeleted") or []
     if deleted:
         sys.stdout.write("Deleted Volumes:\n" + "".join(f"{v}\n" for v in deleted) + "\n")
-    write_reclaimed(report)
-    return 0
