@@ -68,6 +68,15 @@ COMMANDS = [
     "images --format '{{json .Z}}'",
     "network ls --format 'x\\n  {{- if .Q}}y{{end}}'",
     "volume ls --format '{{.Nope}}'",
+    "network ls --format json",
+    "network ls --format 'table {{.ID}}\t{{.IPv4}}\t{{.CreatedAt}}\t{{.Label \"a\"}}'",
+    "info --format '{{json .Plugins}}'",
+    "stats --no-stream parity1 nosuch",
+    "stats --no-stream --format 'table {{.Zed}}' parity1",
+    "history --format json busybox",
+    "history --format '{{.Tags}}' busybox",
+    "ps --format 'table {{.Platform}}|{{.Label \"a\"}}|{{.ID}}'",
+    "volume ls --format 'table {{.Label}}'",
 ]
 
 

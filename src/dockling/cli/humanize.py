@@ -75,6 +75,26 @@ def go_time(timestamp: float) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S ") + offset + " " + (local.tzname() or "UTC")
 
 
+def go_time_text(text: str) -> str:
+    """An API time (RFC 3339, up to nanoseconds) as Go's time.String() prints the parsed
+    value: "2026-11-28 04:00:34.91378 +0000 UTC", trailing zeros of the fraction dropped.
+    Text that is not such a time is returned as it is."""
+    import re
+
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
+    if match is None:
+        return text
+    day, clock, fraction, zone = match.groups()
+    fraction = (fraction or "").rstrip("0").rstrip(".")
+    if zone == "Z":
+        zone_text = "+0000 UTC"
+    else:
+        # A numeric offset has no zone name; Go prints the offset twice.
+        offset = zone.replace(":", "")
+        zone_text = f"{offset} {offset}"
+    return f"{day} {clock}{fraction} {zone_text}"
+
+
 def rfc3339(timestamp: float) -> str:
     """UTC RFC 3339 with nanosecond padding, as `logs -t` and events show it."""
     from datetime import UTC, datetime

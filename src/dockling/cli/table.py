@@ -51,10 +51,12 @@ class HeaderContext:
         self.headers = headers
 
     def template_field(self, name: str) -> Any:
-        header = self.headers.get(name, name.upper())
         if name in ("Label", "Annotation"):
-            return lambda *_args: "LABEL"
-        return header
+            # Most of docker's lists head a `.Label "k"` column with the key; a few say LABEL.
+            fixed = self.headers.get(name)
+            return lambda key="", *_args: fixed or key
+        # docker's header context is a map: a field it has no header for is <no value>.
+        return self.headers.get(name, "<no value>")
 
 
 def write_formatted(
@@ -79,7 +81,11 @@ def write_formatted(
 
 
 def write_listing(
-    fmt: str, rows: Iterable[Any], headers: Mapping[str, str], *, error_prefix: str = ""
+    fmt: str,
+    rows: Iterable[Any],
+    headers: Mapping[str, str],
+    *,
+    error_prefix: str = "template parsing error: ",
 ) -> None:
     """A list command's `--format` output: `write_formatted`, where "json" means one JSON
     document per row and a bad template stops the command with `template: ...` (code 1),

@@ -416,11 +416,14 @@ class Template:
             for name in node.names:
                 value = _lookup(value, name)
         except TemplateError as exc:
-            # Go's text/template names the place: line, column (0-based) and the node.
-            line = 1 + self.source.count("\n", 0, node.pos)
-            col = node.pos - (self.source.rfind("\n", 0, node.pos) + 1)
-            raise TemplateError(f':{line}:{col}: executing "" at <{node.text}>: {exc}') from None
+            raise self._located(node, str(exc)) from None
         return value
+
+    def _located(self, node: Field, message: str) -> TemplateError:
+        """Go's text/template names the place: line, column (0-based) and the node."""
+        line = 1 + self.source.count("\n", 0, node.pos)
+        col = node.pos - (self.source.rfind("\n", 0, node.pos) + 1)
+        return TemplateError(f':{line}:{col}: executing "" at <{node.text}>: {message}')
 
     def _call(self, name: str, args: list[Any]) -> Any:
         func = FUNCTIONS.get(name)
@@ -438,6 +441,16 @@ class Template:
             return self._call(head.name, rest)
         value = self._arg(head, dot, root)
         if callable(value):
+            import inspect
+
+            params = inspect.signature(value).parameters.values()
+            wanted = sum(1 for p in params if p.default is p.empty and p.kind != p.VAR_POSITIONAL)
+            most = len(rest) if any(p.kind == p.VAR_POSITIONAL for p in params) else len(params)
+            if isinstance(head, Field) and not wanted <= len(rest) <= most:
+                name = head.names[-1] if head.names else "."
+                raise self._located(
+                    head, f"wrong number of args for {name}: want {wanted} got {len(rest)}"
+                )
             return value(*rest)
         if rest:
             raise TemplateError("can't give argument to non-function")

@@ -192,6 +192,7 @@ def info(
         "Plugins": {
             "Volume": ["local"],
             "Network": ["bridge", "host", "null"],
+            "Authorization": None,
             "Log": ["json-file"],
         },
         "MemoryLimit": True,

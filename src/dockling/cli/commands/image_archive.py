@@ -64,18 +64,17 @@ class HistoryRow:
             "CreatedBy": created_by,
             "Size": human_size(size, 3) if human else str(size),
             "Comment": str(entry.get("Comment") or ""),
-            "Tags": ", ".join(entry.get("Tags") or []),
         }
 
     def template_field(self, name: str) -> Any:
         if name not in self.values:
             from dockling.cli.template import TemplateError
 
-            raise TemplateError(f"can't evaluate field {name} in type *formatter.historyContext")
+            raise TemplateError(f"can't evaluate field {name} in type *image.historyContext")
         return self.values[name]
 
     def template_json(self) -> dict[str, str]:
-        return dict(self.values)
+        return dict(sorted(self.values.items()))
 
 
 def cmd_history(ctx: Context, args: list[str], display: str) -> int:
@@ -100,7 +99,9 @@ def cmd_history(ctx: Context, args: list[str], display: str) -> int:
     from dockling.cli.table import write_listing
 
     default = HISTORY_FORMAT if values["human"] else HISTORY_FORMAT_NOT_HUMAN
-    write_listing(values["format"] or default, rows, HISTORY_HEADERS)
+    write_listing(
+        values["format"] or default, rows, HISTORY_HEADERS, error_prefix="template parsing error: "
+    )
     return 0
 
 

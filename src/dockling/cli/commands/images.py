@@ -28,6 +28,7 @@ HEADERS = {
     "VirtualSize": "VIRTUAL SIZE",
     "SharedSize": "SHARED SIZE",
     "UniqueSize": "UNIQUE SIZE",
+    "Label": "LABEL",
 }
 
 

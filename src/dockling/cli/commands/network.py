@@ -19,6 +19,7 @@ HEADERS = {
     "Name": "NAME",
     "Driver": "DRIVER",
     "Scope": "SCOPE",
+    "IPv4": "IPV4",
     "IPv6": "IPV6",
     "Internal": "INTERNAL",
     "Labels": "LABELS",
@@ -46,12 +47,14 @@ class NetworkRow:
             return value[:12] if self.trunc else value
         if name in ("Name", "Driver", "Scope"):
             return str(data.get(name) or "")
-        if name == "IPv6":
-            return str(bool(data.get("EnableIPv6"))).lower()
+        if name in ("IPv4", "IPv6"):
+            return str(bool(data.get("Enable" + name))).lower()
         if name == "Internal":
             return str(bool(data.get("Internal"))).lower()
         if name == "CreatedAt":
-            return str(data.get("Created") or "")
+            from dockling.cli.humanize import go_time_text
+
+            return go_time_text(str(data.get("Created") or ""))
         if name == "Labels":
             labels = data.get("Labels") or {}
             return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
@@ -63,7 +66,7 @@ class NetworkRow:
         raise TemplateError(f"can't evaluate field {name} in type *network.networkContext")
 
     def template_json(self) -> dict[str, str]:
-        keys = ("CreatedAt", "Driver", "ID", "IPv6", "Internal", "Labels", "Name", "Scope")
+        keys = ("CreatedAt", "Driver", "ID", "IPv4", "IPv6", "Internal", "Labels", "Name", "Scope")
         return {key: str(self.template_field(key)) for key in keys}
 
 

@@ -33,6 +33,7 @@ HEADERS = {
     "LocalVolumes": "LOCAL VOLUMES",
     "Networks": "NETWORKS",
     "State": "STATE",
+    "Platform": "PLATFORM",
 }
 
 
@@ -159,6 +160,10 @@ class ContainerRow:
         mounts = self.data.get("Mounts") or []
         return str(sum(1 for m in mounts if m.get("Driver") == "local"))
 
+    def f_Platform(self) -> str:
+        # The list API carries no platform; docker prints its nil pointer so.
+        return "<nil>"
+
     def f_Networks(self) -> str:
         networks = ((self.data.get("NetworkSettings") or {}).get("Networks")) or {}
         return ",".join(sorted(networks))
@@ -181,7 +186,7 @@ class ContainerRow:
             "Status",
         )
         data: dict[str, Any] = {key: self.template_field(key) for key in keys}
-        data["Platform"] = None  # docker 28 has the field; the API's list carries no platform
+        data["Platform"] = None
         return dict(sorted(data.items()))
 
 

@@ -19,6 +19,7 @@ DEFAULT_FORMAT = (
     "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}"
     "\t{{.BlockIO}}\t{{.PIDs}}"
 )
+PREFIX = "template parsing error: "  # how the docker CLI words stats' template errors
 HEADERS = {
     "Container": "CONTAINER",
     "ID": "CONTAINER ID",
@@ -109,10 +110,10 @@ class StatsRow:
             return str((s.get("pids_stats") or {}).get("current") or 0)
         from dockling.cli.template import TemplateError
 
-        raise TemplateError(f"can't evaluate field {name} in type formatter.statsContext")
+        raise TemplateError(f"can't evaluate field {name} in type *container.statsContext")
 
     def template_json(self) -> dict[str, str]:
-        return {key: str(self.template_field(key)) for key in HEADERS}
+        return {key: str(self.template_field(key)) for key in sorted(HEADERS)}
 
 
 def cmd_stats(ctx: Context, args: list[str], display: str) -> int:
@@ -144,7 +145,8 @@ def cmd_stats(ctx: Context, args: list[str], display: str) -> int:
                 failed = True
                 continue
             rows.append(StatsRow(ref, sample))
-        write_listing(fmt, rows, HEADERS)
+        if not failed:  # docker prints no table when any container was missing
+            write_listing(fmt, rows, HEADERS, error_prefix=PREFIX)
         return 1 if failed else 0
 
     latest: dict[str, Any] = {}
@@ -165,7 +167,12 @@ def cmd_stats(ctx: Context, args: list[str], display: str) -> int:
             if errors and not latest:
                 raise CLIError(f"Error response from daemon: {errors[0]}", 1)
             sys.stdout.write("\033[2J\033[H")
-            write_listing(fmt, [StatsRow(ref, latest.get(ref)) for ref in refs], HEADERS)
+            write_listing(
+                fmt,
+                [StatsRow(ref, latest.get(ref)) for ref in refs],
+                HEADERS,
+                error_prefix=PREFIX,
+            )
             sys.stdout.flush()
     except KeyboardInterrupt:
         return 0
