@@ -133,6 +133,12 @@ def test_daemon_killed_mid_pull_resumes_with_range(
         name = f"{proxy.netloc}/faults/big:latest"
         thread = in_background(lambda: pull(own_daemon, name))
         wait_until(lambda: proxy.sent.get(layer, 0) >= size // 4, 30, "a quarter of the layer")
+        # What the proxy sent may still sit in socket buffers: kill only once the daemon
+        # has written some of it, or there is nothing to resume from.
+        partial = own_daemon.data_root / "content" / "ingest" / f"pull-{layer[7:]}" / "data"
+        wait_until(
+            lambda: partial.exists() and partial.stat().st_size > 0, 30, "a partial download"
+        )
         stop_daemon(own_daemon, kill=True)
         thread.join(timeout=30)
         got = proxy.sent[layer]
