@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -88,8 +89,10 @@ def cmd_exec(ctx: Context, args: list[str], display: str) -> int:
             watch_resize(lambda h, w: client.resize(exec_id, height=h, width=w, exec_id=True))
         detached = pump(stream, tty=tty, stdin=stdin, detach_keys=values["detach_keys"])
     if detached:
+        # docker 28: exec and attach report the detach as an error (exit 1); run and
+        # start -a leave quietly.
         sys.stderr.write("read escape sequence\n")
-        return 0
+        return 1
     info = client.exec_inspect(exec_id)
     code = info.get("ExitCode")
     # The exit code lands a moment after the stream ends; poll briefly for it.
@@ -130,7 +133,7 @@ def cmd_attach(ctx: Context, args: list[str], display: str) -> int:
     stdin = bool(config.get("OpenStdin")) and not values["no_stdin"]
     if tty and stdin and not os.isatty(0):
         raise CLIError("the input device is not a TTY", 1)
-    from dockling.cli.commands.streams import pump, raw_terminal, watch_resize
+    from dockling.cli.commands.streams import pump, raw_terminal, terminal_size, watch_resize
 
     stream = client.attach(
         container_id,
@@ -144,6 +147,12 @@ def cmd_attach(ctx: Context, args: list[str], display: str) -> int:
     )
     with raw_terminal(0, tty and stdin):
         if tty:
+            # A shell redraws its prompt on a size change: one size bigger first, then the
+            # real one, so a second attach shows the prompt without a keypress (as docker).
+            size = terminal_size()
+            if size is not None:
+                with contextlib.suppress(APIError):
+                    client.resize(container_id, height=size[0] + 1, width=size[1] + 1)
             watch_resize(lambda h, w: client.resize(container_id, height=h, width=w))
         elif values["sig_proxy"]:
             from dockling.cli.commands.run import _forward_signals
@@ -152,7 +161,7 @@ def cmd_attach(ctx: Context, args: list[str], display: str) -> int:
         detached = pump(stream, tty=tty, stdin=stdin, detach_keys=values["detach_keys"])
     if detached:
         sys.stderr.write("read escape sequence\n")
-        return 0
+        return 1
     resp = client.wait_response(container_id, condition="not-running")
     doc = json.loads(resp.read() or b"{}")
     return int(doc.get("StatusCode", 0))

@@ -112,8 +112,7 @@ def _start_attached(ctx: Context, ref: str, values: dict[str, object]) -> int:
             watch_resize(lambda h, w: client.resize(container_id, height=h, width=w))
         detached = pump(stream, tty=tty, stdin=stdin, detach_keys=detach_keys)
     if detached:
-        sys.stderr.write("read escape sequence\n")
-        return 0
+        return 0  # docker 28's start -a says nothing on a detach
     waiter.join()
     return waiter.status if waiter.status is not None else 1
 

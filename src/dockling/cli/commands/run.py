@@ -248,8 +248,7 @@ def cmd_run(ctx: Context, args: list[str], display: str) -> int:
             stream, tty=tty, stdin=bool(body["AttachStdin"]), detach_keys=values["detach_keys"]
         )
     if detached:
-        sys.stderr.write("read escape sequence\n")
-        return 0
+        return 0  # docker 28's run says nothing on a detach
     waiter.join()
     if waiter.status is None:
         if waiter.error:
