@@ -77,6 +77,25 @@ COMMANDS = [
     "history --format '{{.Tags}}' busybox",
     "ps --format 'table {{.Platform}}|{{.Label \"a\"}}|{{.ID}}'",
     "volume ls --format 'table {{.Label}}'",
+    "inspect -f '{{range $p, $conf := .NetworkSettings.Ports}} {{$p}} -> "
+    "{{(index $conf 0).HostPort}} {{end}}' parity1",
+    "inspect -f '{{$n := .Name}}{{range $i, $e := .Config.Cmd}}{{$n}}{{$i}}={{$e}} {{end}}' "
+    "parity1",
+    "inspect -f '{{.Nope}}' parity1",
+    "inspect -f '{{.Config.Labels.nope}}' parity1",
+    "inspect -f '{{foo}}' parity1",
+    "inspect -f 'a\n{{.Name' parity1",
+    "image inspect nosuch",
+    "inspect --type image nosuch",
+    "logs --since 2h30m parity1",
+    "logs --since bogus parity1",
+    "logs --until 2026-01-01T00:00:00Z parity1",
+    "port parity1 81",
+    "port parity1 bogus/x",
+    "rm -f nosuch",
+    "rename nosuch x",
+    "create --name parity1 busybox",
+    "create -m 1k busybox",
 ]
 
 

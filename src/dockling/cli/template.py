@@ -3,8 +3,9 @@
 Supported: text, `{{pipeline}}`, field chains (`.State.Status`, `.`), method calls
 with arguments (`.Label "k"`), functions (json, join, split, upper, lower, title,
 index, len, printf, print, println, pad, truncate, eq, ne, not, and, or), `|`
-pipes, parentheses, `{{if}}/{{else}}/{{end}}`, `{{range}}`, `{{with}}`, and `{{-`
-`-}}` whitespace trimming.  Values print like Go: maps as `map[k:v]`, lists as
+pipes, parentheses, `{{if}}/{{else}}/{{end}}`, `{{range}}`, `{{with}}`, variables
+(`$x := ...`, `$x = ...`, `range $k, $v := ...`, `$` for the data), and `{{-` `-}}`
+whitespace trimming.  Values print like Go: maps as `map[k:v]`, lists as
 `[a b]`, missing values as `<no value>`.
 """
 
@@ -149,6 +150,30 @@ class Field:
         self.text = text
 
 
+class Variable:
+    """`$name.A.B`: a variable (`$` is the data) and a field chain on it."""
+
+    __slots__ = ("name", "names", "pos", "text")
+
+    def __init__(self, name: str, names: list[str], pos: int, text: str) -> None:
+        self.name = name
+        self.names = names
+        self.pos = pos
+        self.text = text
+
+
+class Chain:
+    """`(pipeline).A.B`: fields of a parenthesized result."""
+
+    __slots__ = ("names", "pipeline", "pos", "text")
+
+    def __init__(self, pipeline: Pipeline, names: list[str], pos: int, text: str) -> None:
+        self.pipeline = pipeline
+        self.names = names
+        self.pos = pos
+        self.text = text
+
+
 class Literal:
     __slots__ = ("value",)
 
@@ -166,12 +191,17 @@ class Ident:
 
 
 class Pipeline:
-    """Commands joined by `|`; each command is a list of Field/Literal/Ident/Pipeline."""
+    """Commands joined by `|`; each command is a list of Field/Literal/Ident/Pipeline.
+    `decl` names the variables it declares (`:=`) or, with `assign`, sets (`=`)."""
 
-    __slots__ = ("commands",)
+    __slots__ = ("assign", "commands", "decl")
 
-    def __init__(self, commands: list[list[Any]]) -> None:
+    def __init__(
+        self, commands: list[list[Any]], decl: list[str] | None = None, assign: bool = False
+    ) -> None:
         self.commands = commands
+        self.decl = decl or []
+        self.assign = assign
 
 
 class Block:
@@ -195,7 +225,7 @@ def _tokenize_action(text: str, offsets: list[int] | None = None) -> list[str]:
         ch = text[i]
         if ch.isspace():
             i += 1
-        elif ch in "|()":
+        elif ch in "|(),":
             starts.append(i)
             tokens.append(ch)
             i += 1
@@ -217,7 +247,7 @@ def _tokenize_action(text: str, offsets: list[int] | None = None) -> list[str]:
             i = j + 1
         else:
             j = i
-            while j < len(text) and not text[j].isspace() and text[j] not in "|()":
+            while j < len(text) and not text[j].isspace() and text[j] not in "|(),":
                 j += 1
             starts.append(i)
             tokens.append(text[i:j])
@@ -229,6 +259,16 @@ def _parse_pipeline(
     tokens: list[str], pos: int = 0, until: str | None = None, starts: list[int] | None = None
 ) -> tuple[Pipeline, int]:
     commands: list[list[Any]] = [[]]
+    decl: list[str] = []
+    assign = False
+    if until is None:
+        # `$a := ...`, `$a, $b := ...` (range) or `$a = ...`
+        for end in range(pos + 1, min(pos + 4, len(tokens))):
+            if tokens[end] in (":=", "="):
+                names = [t for t in tokens[pos:end] if t != ","]
+                if names and all(t.startswith("$") and "." not in t for t in names):
+                    decl, assign, pos = names, tokens[end] == "=", end + 1
+                break
     while pos < len(tokens):
         tok = tokens[pos]
         if tok == until:
@@ -238,13 +278,24 @@ def _parse_pipeline(
             commands.append([])
         elif tok == "(":
             sub, pos = _parse_pipeline(tokens, pos, ")", starts)
-            commands[-1].append(sub)
+            follows = pos < len(tokens) and tokens[pos].startswith(".")
+            if follows and starts and starts[pos] == starts[pos - 1] + 1:
+                # `(index $v 0).HostPort`: a field chain right after the parenthesis
+                tok = tokens[pos]
+                pos += 1
+                chain = [n for n in tok.split(".") if n]
+                commands[-1].append(Chain(sub, chain, starts[pos - 1], tok))
+            else:
+                commands[-1].append(sub)
         elif tok.startswith('"'):
             commands[-1].append(Literal(json.loads(tok)))
         elif tok.startswith("`"):
             commands[-1].append(Literal(tok[1:-1]))
-        elif tok.startswith((".", "$")):
-            names = [n for n in tok.lstrip("$").split(".") if n]
+        elif tok.startswith("$"):
+            name, *chain = tok.split(".")
+            commands[-1].append(Variable(name, chain, starts[pos - 1] if starts else 0, tok))
+        elif tok.startswith("."):
+            names = [n for n in tok.split(".") if n]
             # Go places a chain `.A.B` at its second part, and names it in errors.
             where = starts[pos - 1] if starts else 0
             if len(names) > 1:
@@ -257,16 +308,27 @@ def _parse_pipeline(
         elif tok.lstrip("-").replace(".", "", 1).isdigit():
             commands[-1].append(Literal(float(tok) if "." in tok else int(tok)))
         else:
+            if tok not in FUNCTIONS:  # Go finds unknown functions when parsing
+                raise TemplateError(f'function "{tok}" not defined')
             commands[-1].append(Ident(tok))
     if until is not None:
         raise TemplateError("unclosed left paren")
     if any(not c for c in commands):
         raise TemplateError("missing value for command")
-    return Pipeline(commands), pos
+    return Pipeline(commands, decl, assign), pos
 
 
 def parse(source: str) -> list[Any]:
-    """The template as a tree of text strings, Pipelines and Blocks."""
+    """The template as a tree of text strings, Pipelines and Blocks. Errors name the
+    line, as Go's do (":3: unclosed action")."""
+    line = [1]
+    try:
+        return _parse_tree(source, line)
+    except TemplateError as exc:
+        raise TemplateError(f":{line[0]}: {exc}") from None
+
+
+def _parse_tree(source: str, line: list[int]) -> list[Any]:
     root: list[Any] = []
     # (block, in_else, closes_parent): an `else if` block ends with its parent's {{end}}.
     stack: list[tuple[Block, bool, bool]] = []
@@ -284,6 +346,7 @@ def parse(source: str) -> list[Any]:
             current().append(source[pos:])
             break
         text = source[pos:start]
+        line[0] = 1 + source.count("\n", 0, start)
         end = source.find("}}", start)
         if end < 0:
             raise TemplateError("unclosed action")
@@ -341,8 +404,10 @@ def parse(source: str) -> list[Any]:
 # -- execution --------------------------------------------------------------------------
 
 
-def _lookup(value: Any, name: str) -> Any:
+def _lookup(value: Any, name: str, *, strict: bool = False) -> Any:
     if isinstance(value, dict):
+        if strict and name not in value and _struct_like(value, name):
+            raise TemplateError(f'map has no entry for key "{name}"')
         return value.get(name)
     getter = getattr(value, "template_field", None)
     if callable(getter):
@@ -352,74 +417,124 @@ def _lookup(value: Any, name: str) -> Any:
     raise TemplateError(f"can't evaluate field {name} in type {type(value).__name__}")
 
 
-class Template:
-    """A parsed template; `render(data)` executes it."""
+def _struct_like(value: dict[str, Any], name: str) -> bool:
+    """Whether a missing `name` in `value` is a missing struct field to docker's inspect.
 
-    def __init__(self, source: str) -> None:
+    docker runs an inspect template on its typed structs first, where a missing map entry
+    (a label, a network name) prints <no value>, and only falls back to the raw JSON, with
+    missingkey=error, when a struct has no such field. Struct fields are exported, so a
+    dict whose keys all start upper-case stands for a struct."""
+    return name[:1].isupper() and bool(value) and all(k[:1].isupper() for k in value)
+
+
+# Variables in scope, innermost last: [name, value] cells, so `=` updates in place.
+if TYPE_CHECKING:
+    Scope = list[list[Any]]
+
+
+class Template:
+    """A parsed template; `render(data)` executes it. `strict` is Go's
+    missingkey=error, which docker's inspect uses: a missing map key is an error."""
+
+    def __init__(self, source: str, *, strict: bool = False) -> None:
         self.source = source
+        self.strict = strict
         self.tree = parse(source)
 
     def render(self, data: Any) -> str:
         out: list[str] = []
-        self._run(self.tree, data, data, out)
+        self._run(self.tree, data, [["$", data]], out)
         return "".join(out)
 
-    def _run(self, nodes: list[Any], dot: Any, root: Any, out: list[str]) -> None:
+    def _run(self, nodes: list[Any], dot: Any, scope: Scope, out: list[str]) -> None:
         for node in nodes:
             if isinstance(node, str):
                 out.append(node)
             elif isinstance(node, Pipeline):
-                out.append(go_str(self._pipeline(node, dot, root)))
+                value = self._pipeline(node, dot, scope)
+                if not node.decl:
+                    out.append(go_str(value))
             elif isinstance(node, Block):
-                value = self._pipeline(node.pipeline, dot, root)
-                if node.kind == "if":
-                    self._run(node.body if truthy(value) else node.else_body, dot, root, out)
-                elif node.kind == "with":
-                    if truthy(value):
-                        self._run(node.body, value, root, out)
-                    else:
-                        self._run(node.else_body, dot, root, out)
-                else:
-                    items: list[Any]
-                    if isinstance(value, dict):
-                        items = [value[k] for k in sorted(value)]
-                    elif value is None:
-                        items = []
-                    else:
-                        items = list(value)
-                    if not items:
-                        self._run(node.else_body, dot, root, out)
-                    for item in items:
-                        self._run(node.body, item, root, out)
+                mark = len(scope)  # what a block declares ends with it
+                try:
+                    self._block(node, dot, scope, out)
+                finally:
+                    del scope[mark:]
 
-    def _pipeline(self, pipe: Pipeline, dot: Any, root: Any) -> Any:
+    def _block(self, node: Block, dot: Any, scope: Scope, out: list[str]) -> None:
+        if node.kind != "range":
+            value = self._pipeline(node.pipeline, dot, scope)
+            if node.kind == "if":
+                self._run(node.body if truthy(value) else node.else_body, dot, scope, out)
+            elif truthy(value):
+                self._run(node.body, value, scope, out)
+            else:
+                self._run(node.else_body, dot, scope, out)
+            return
+        value = self._pipeline(node.pipeline, dot, scope, declare=False)
+        pairs: list[tuple[Any, Any]]
+        if isinstance(value, dict):
+            pairs = [(k, value[k]) for k in sorted(value)]
+        elif value is None:
+            pairs = []
+        else:
+            pairs = list(enumerate(value))
+        if not pairs:
+            self._run(node.else_body, dot, scope, out)
+        decl = node.pipeline.decl
+        for key, item in pairs:
+            mark = len(scope)
+            if len(decl) == 1:
+                scope.append([decl[0], item])
+            elif len(decl) == 2:
+                scope += [[decl[0], key], [decl[1], item]]
+            self._run(node.body, item, scope, out)
+            del scope[mark:]
+
+    def _pipeline(self, pipe: Pipeline, dot: Any, scope: Scope, *, declare: bool = True) -> Any:
         value: Any = None
         for index, command in enumerate(pipe.commands):
             piped = [value] if index > 0 else []
-            value = self._command(command, dot, root, piped)
+            value = self._command(command, dot, scope, piped)
+        if declare and pipe.decl:
+            if pipe.assign:
+                self._cell(pipe.decl[0], scope)[1] = value
+            else:
+                scope.append([pipe.decl[0], value])
         return value
 
-    def _arg(self, node: Any, dot: Any, root: Any) -> Any:
+    @staticmethod
+    def _cell(name: str, scope: Scope) -> list[Any]:
+        for cell in reversed(scope):
+            if cell[0] == name:
+                return cell
+        raise TemplateError(f'undefined variable "{name}"')
+
+    def _arg(self, node: Any, dot: Any, scope: Scope) -> Any:
         if isinstance(node, Literal):
             return node.value
         if isinstance(node, Field):
             return self._field(node, dot)
+        if isinstance(node, Variable):
+            return self._field(node, self._cell(node.name, scope)[1])
         if isinstance(node, Pipeline):
-            return self._pipeline(node, dot, root)
+            return self._pipeline(node, dot, scope)
+        if isinstance(node, Chain):
+            return self._field(node, self._pipeline(node.pipeline, dot, scope))
         if isinstance(node, Ident):
             return self._call(node.name, [])
         raise TemplateError("bad argument")
 
-    def _field(self, node: Field, dot: Any) -> Any:
+    def _field(self, node: Field | Variable | Chain, dot: Any) -> Any:
         value = dot
         try:
             for name in node.names:
-                value = _lookup(value, name)
+                value = _lookup(value, name, strict=self.strict)
         except TemplateError as exc:
             raise self._located(node, str(exc)) from None
         return value
 
-    def _located(self, node: Field, message: str) -> TemplateError:
+    def _located(self, node: Field | Variable | Chain, message: str) -> TemplateError:
         """Go's text/template names the place: line, column (0-based) and the node."""
         line = 1 + self.source.count("\n", 0, node.pos)
         col = node.pos - (self.source.rfind("\n", 0, node.pos) + 1)
@@ -434,19 +549,19 @@ class Template:
         except TypeError as exc:
             raise TemplateError(f"error calling {name}: {exc}") from None
 
-    def _command(self, command: list[Any], dot: Any, root: Any, piped: list[Any]) -> Any:
+    def _command(self, command: list[Any], dot: Any, scope: Scope, piped: list[Any]) -> Any:
         head = command[0]
-        rest = [self._arg(a, dot, root) for a in command[1:]] + piped
+        rest = [self._arg(a, dot, scope) for a in command[1:]] + piped
         if isinstance(head, Ident):
             return self._call(head.name, rest)
-        value = self._arg(head, dot, root)
+        value = self._arg(head, dot, scope)
         if callable(value):
             import inspect
 
             params = inspect.signature(value).parameters.values()
             wanted = sum(1 for p in params if p.default is p.empty and p.kind != p.VAR_POSITIONAL)
             most = len(rest) if any(p.kind == p.VAR_POSITIONAL for p in params) else len(params)
-            if isinstance(head, Field) and not wanted <= len(rest) <= most:
+            if isinstance(head, Field | Variable) and not wanted <= len(rest) <= most:
                 name = head.names[-1] if head.names else "."
                 raise self._located(
                     head, f"wrong number of args for {name}: want {wanted} got {len(rest)}"

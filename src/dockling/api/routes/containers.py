@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -429,23 +428,11 @@ def _sample(container: Container, cgroup: str) -> dict[str, Any]:
 
 
 def _parse_until(value: str) -> float:
-    """Docker's since/until: unix seconds (with fraction), RFC 3339, or a duration like 10m."""
-    text = value.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    units = {"s": 1, "m": 60, "h": 3600}
-    if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
-        return time.time() - float(text[:-1]) * units[text[-1]]
-    from datetime import datetime
+    """Docker's since/until: unix seconds (with fraction), a date or RFC 3339 time, or a Go
+    duration back from now ("10m", "2h30m")."""
+    from dockling.timestamps import parse_timestamp
 
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise errors.InvalidParameter(
-            f'failed to parse value as time or duration: "{value}"'
-        ) from None
+    return parse_timestamp(value.strip())
 
 
 def _on_network(container: Container, values: list[str], networks: NetworkService) -> bool:

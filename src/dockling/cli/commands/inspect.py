@@ -33,22 +33,30 @@ def _emit(objects: list[Any], fmt: str | None) -> None:
     from dockling.cli.template import Template, TemplateError
 
     try:
-        template = Template(fmt)
+        template = Template(fmt, strict=True)
+    except TemplateError as exc:
+        # docker's inspect exits 64 for a template that does not parse
+        raise CLIError(f"template parsing error: template: {exc}", 64) from None
+    try:
         for obj in objects:
             sys.stdout.write(template.render(obj) + "\n")
     except TemplateError as exc:
-        raise CLIError(f"template: {exc}", 1) from None
+        raise CLIError(f"template parsing error: template: {exc}", 1) from None
 
 
 def _run(
     refs: list[str],
     fmt: str | None,
     lookups: list[Callable[[str], Any]],
-    missing: Callable[[str], str],
+    missing: Callable[[str], str] | None,
 ) -> int:
+    """Inspect each ref with the first lookup that finds it. A ref none finds is reported
+    as `Error: {missing(ref)}`, or, with `missing` None, in the daemon's words (docker's
+    image inspect: "Error response from daemon: No such image: x:latest")."""
     found: list[Any] = []
     errors: list[str] = []
     for ref in refs:
+        last: APIError | None = None
         for lookup in lookups:
             try:
                 found.append(lookup(ref))
@@ -56,11 +64,15 @@ def _run(
             except APIError as exc:
                 if exc.status != 404:
                     raise
+                last = exc
         else:
-            errors.append(missing(ref))
+            if missing is None and last is not None:
+                errors.append(f"Error response from daemon: {last.message}")
+            else:
+                errors.append(f"Error: {missing(ref) if missing else ref}")
     _emit(found, fmt)
     if errors:
-        sys.stderr.write("".join(f"Error: {e}\n" for e in errors))
+        sys.stderr.write("".join(f"{e}\n" for e in errors))
         return 1
     return 0
 
@@ -84,6 +96,8 @@ def cmd_inspect(ctx: Context, args: list[str], display: str) -> int:
     if kind not in table:
         raise CLIError(f'"{kind}" is not a valid value for --type', 1)
     noun = {None: "object", "container": "container", "image": "image", "volume": "volume"}[kind]
+    if kind == "image":
+        return _run(refs, values["format"], table[kind], None)
     return _run(refs, values["format"], table[kind], lambda ref: f"No such {noun}: {ref}")
 
 
@@ -104,6 +118,4 @@ def cmd_image_inspect(ctx: Context, args: list[str], display: str) -> int:
     values, refs = _flags(
         display, "Display detailed information on one or more images", with_type=False
     ).parse(args)
-    return _run(
-        refs, values["format"], [ctx.client.inspect_image], lambda ref: f"No such image: {ref}"
-    )
+    return _run(refs, values["format"], [ctx.client.inspect_image], None)

@@ -153,10 +153,16 @@ def cmd_rm(ctx: Context, args: list[str], display: str) -> int:
     fs.bool("volumes", "v", "Remove anonymous volumes associated with the container")
     fs.bool("link", "l", "Remove the specified link")
     values, refs = fs.parse(args)
-    failed = for_each(
-        refs,
-        lambda ref: ctx.client.remove(ref, force=values["force"], volumes=values["volumes"]),
-    )
+    failed = False
+    for ref in refs:
+        try:
+            ctx.client.remove(ref, force=values["force"], volumes=values["volumes"])
+        except APIError as exc:
+            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+            # docker: with --force, a container that is not there is no failure
+            failed = failed or not (values["force"] and exc.status == 404)
+            continue
+        sys.stdout.write(ref + "\n")
     return 1 if failed else 0
 
 
@@ -173,7 +179,14 @@ def cmd_unpause(ctx: Context, args: list[str], display: str) -> int:
 def cmd_rename(ctx: Context, args: list[str], display: str) -> int:
     fs = FlagSet(display, "CONTAINER NEW_NAME", "Rename a container", min_args=2, exact_args=True)
     _, (ref, new_name) = fs.parse(args)
-    ctx.client.rename(ref, new_name)
+    try:
+        ctx.client.rename(ref, new_name)
+    except APIError as exc:
+        raise CLIError(
+            f"Error response from daemon: {exc.message}\n"
+            f"Error: failed to rename container named {ref}",
+            1,
+        ) from None
     return 0
 
 
@@ -301,9 +314,18 @@ def cmd_port(ctx: Context, args: list[str], display: str) -> int:
     _, rest = fs.parse(args)
     info = ctx.client.inspect_container(rest[0])
     ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
-    wanted = rest[1] if len(rest) > 1 else None
-    if wanted and "/" not in wanted:
-        wanted += "/tcp"
+    typed = rest[1] if len(rest) > 1 else None
+    wanted = typed
+    if typed:
+        number = typed.split("/", 1)[0]
+        if not number.isdigit():
+            raise CLIError(
+                f'Error: invalid port ({number}): strconv.ParseUint: parsing "{number}": '
+                "invalid syntax",
+                1,
+            )
+        if "/" not in typed:
+            wanted = typed + "/tcp"
     found = False
     for port, bindings in sorted(ports.items()):
         if wanted and port != wanted:
@@ -313,7 +335,7 @@ def cmd_port(ctx: Context, args: list[str], display: str) -> int:
             address = f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}"
             sys.stdout.write(f"{address}\n" if wanted else f"{port} -> {address}\n")
     if wanted and not found:
-        raise CLIError(f"Error: No public port '{wanted}' published for {rest[0]}", 1)
+        raise CLIError(f"Error: No public port '{typed}' published for {rest[0]}", 1)
     return 0
 
 

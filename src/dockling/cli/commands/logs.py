@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dockling.cli.context import Context
+from dockling.cli.context import CLIError, Context
 from dockling.cli.flags import FlagSet
 from dockling.client.multiplex import MULTIPLEXED_CONTENT_TYPE
 
@@ -35,7 +35,7 @@ def cmd_logs(ctx: Context, args: list[str], display: str) -> int:
             "tail": values["tail"],
             "timestamps": bool(values["timestamps"]) or None,
             "since": _time_arg(values["since"]),
-            "until": _time_arg(values["until"]),
+            "until": _time_arg(values["until"], "until"),
             "details": bool(values["details"]) or None,
         },
     )
@@ -53,17 +53,15 @@ def cmd_logs(ctx: Context, args: list[str], display: str) -> int:
     return 0
 
 
-def _time_arg(value: str | None) -> str | None:
-    """Relative durations ("42m", "10s", "1h") become unix seconds; others pass through."""
+def _time_arg(value: str | None, flag: str = "since") -> str | None:
+    """A --since/--until value as the API's unix seconds, converted here as the docker CLI
+    does (relative durations count back from this machine's clock)."""
     if not value:
         return None
-    import time
+    from dockling.errors import InvalidParameter
+    from dockling.timestamps import get_timestamp
 
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = value[:-1], value[-1:]
-    if unit in units:
-        try:
-            return str(int(time.time() - float(number) * units[unit]))
-        except ValueError:
-            return value
-    return value
+    try:
+        return get_timestamp(value)
+    except InvalidParameter as exc:
+        raise CLIError(f'invalid value for "{flag}": {exc}', 1) from None

@@ -107,6 +107,9 @@ def _create(
             pull_image(client, image, values["platform"], bool(values.get("quiet")))
             created = client.create_container(body, name=name)
     except APIError as exc:
+        if not display.endswith("run"):
+            # docker 28's create reports a daemon refusal plainly, with exit code 1
+            raise CLIError(f"Error response from daemon: {exc.message}", 1) from None
         raise _fail(display, f"Error response from daemon: {exc.message}") from None
     except DaemonUnreachable as exc:
         raise _fail(display, str(exc)) from None

@@ -253,7 +253,7 @@ def cmd_events(ctx: Context, args: list[str], display: str) -> int:
         template = Template(fmt)
     events = ctx.client.events(
         since=_time_arg(values["since"]),
-        until=_time_arg(values["until"]),
+        until=_time_arg(values["until"], "until"),
         filters=parse_filters(values["filter"]) or None,
     )
     for event in events:
