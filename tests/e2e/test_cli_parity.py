@@ -96,6 +96,10 @@ COMMANDS = [
     "rename nosuch x",
     "create --name parity1 busybox",
     "create -m 1k busybox",
+    "tag busybox 'bad tag'",
+    "tag busybox UPPER:1",
+    "tag Bad x:1",
+    "tag busybox x@sha256:" + "a" * 64,
 ]
 
 

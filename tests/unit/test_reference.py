@@ -8,7 +8,7 @@ import pytest
 
 from dockling import errors
 from dockling.ids import PrefixIndex, chain_id, chain_ids, generate_id
-from dockling.images.reference import parse_normalized, parse_tagged
+from dockling.reference import parse_normalized, parse_tagged
 
 D = "sha256:" + "a" * 64
 

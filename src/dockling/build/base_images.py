@@ -15,8 +15,8 @@ from dockling.build.args import Platform, host
 from dockling.distribution.auth import Credentials
 from dockling.distribution.progress import Progress, to_message
 from dockling.distribution.service import DistributionService, registry_domain
-from dockling.images.reference import parse_normalized
 from dockling.images.store import Image, ImageService
+from dockling.reference import parse_normalized
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 

@@ -23,8 +23,8 @@ from dockling.distribution.progress import Progress, ProgressSink, discard
 from dockling.distribution.resolver import Platform, resolve
 from dockling.distribution.settings import RegistrySettings
 from dockling.ids import ChainID, DiffID, Digest, chain_ids, short_id
-from dockling.images.reference import Reference
 from dockling.images.store import Image, ImageService
+from dockling.reference import Reference
 
 MAX_CONFIG = 8 << 20
 

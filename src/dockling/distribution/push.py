@@ -29,8 +29,8 @@ from dockling.distribution.resolver import (
 )
 from dockling.distribution.settings import RegistrySettings
 from dockling.ids import Digest, sha256_digest, short_id
-from dockling.images.reference import Reference, parse_normalized
 from dockling.images.store import ImageService
+from dockling.reference import Reference, parse_normalized
 
 _REPORT_EVERY = 0.1
 _DOCKER_TYPES = {

@@ -13,7 +13,7 @@ from dockling import errors
 from dockling.distribution.auth import repository_scope
 from dockling.distribution.client import RegistryClient, registry_error
 from dockling.ids import Digest, is_digest, sha256_digest
-from dockling.images.reference import Reference
+from dockling.reference import Reference
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

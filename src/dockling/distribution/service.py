@@ -21,8 +21,8 @@ from dockling.distribution.settings import (
     DOCKER_HUB_DOMAIN,
     RegistrySettings,
 )
-from dockling.images.reference import LEGACY_DEFAULT_DOMAIN, parse_normalized
 from dockling.images.store import ImageService
+from dockling.reference import LEGACY_DEFAULT_DOMAIN, parse_normalized
 
 
 def registry_domain(server: str) -> str:

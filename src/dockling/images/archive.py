@@ -25,8 +25,8 @@ from dockling import errors
 from dockling.archive.compression import decompressed
 from dockling.content.store import BlobInfo
 from dockling.ids import ChainID, DiffID, chain_id, hex_of, sha256_digest
-from dockling.images.reference import Reference, parse_normalized, parse_tagged
 from dockling.images.store import Image, ImageService
+from dockling.reference import Reference, parse_normalized, parse_tagged
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

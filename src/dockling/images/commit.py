@@ -15,8 +15,8 @@ from dockling.content.store import BlobInfo
 from dockling.diff.compare import has_changes, write_layer
 from dockling.ids import ChainID, DiffID, chain_id
 from dockling.images.changes import apply_changes
-from dockling.images.reference import Reference, parse_tagged
 from dockling.images.store import Image, ImageService
+from dockling.reference import Reference, parse_tagged
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 

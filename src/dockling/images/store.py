@@ -40,8 +40,8 @@ from dockling.ids import (
 )
 from dockling.images import metadata
 from dockling.images.changes import apply_changes
-from dockling.images.reference import Reference, familiar, parse_normalized, parse_tagged
 from dockling.images.views import Image, inspect, summary
+from dockling.reference import Reference, familiar, parse_normalized, parse_tagged
 from dockling.snapshots.base import Kind
 from dockling.snapshots.overlay import OverlaySnapshotter
 

@@ -164,9 +164,32 @@ def cmd_tag(ctx: Context, args: list[str], display: str) -> int:
         exact_args=True,
     )
     _, (source, target) = fs.parse(args)
+    _check_tag_refs(source, target)
     repo, tag = _split_target(target)
     ctx.client.tag_image(source, repo, tag)
     return 0
+
+
+def _check_tag_refs(source: str, target: str) -> None:
+    """The docker CLI checks both references before asking the daemon; the source may
+    also be an image id or digest."""
+    import re
+
+    from dockling.errors import InvalidParameter
+    from dockling.reference import parse_normalized
+
+    checks = [(source, True), (target, False)]
+    for text, may_be_id in checks:
+        if may_be_id and re.fullmatch(r"(sha256:)?[a-f0-9]{64}", text):
+            continue
+        try:
+            ref = parse_normalized(text)
+        except InvalidParameter as exc:
+            raise CLIError(
+                f'Error parsing reference: "{text}" is not a valid repository/tag: {exc}', 1
+            ) from None
+        if not may_be_id and ref.digest:
+            raise CLIError("refusing to create a tag with a digest reference", 1)
 
 
 def _print_progress(events: Any, *, final_to_stdout: bool) -> None:
