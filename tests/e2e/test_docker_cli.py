@@ -811,3 +811,39 @@ def test_restart_on_failure_counts(daemon: Any, names: Callable[[str], str]) -> 
     data = inspect(daemon, name)
     assert data["State"]["ExitCode"] == 3
     assert data["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+
+
+def test_process_defaults_as_dockerd(daemon: Any) -> None:
+    """What dockerd 20.10 gives a container process, compared side by side: the primary
+    group among the supplementary ones (CVE-2023-25173), unprivileged low ports and ping
+    in a network namespace of its own (not with the host's), and exec failures worded
+    with containerd's gRPC code."""
+    image = daemon.image
+    assert docker(daemon, "run", "--rm", "-u", "1000:1000", image, "id").stdout.strip() == (
+        "uid=1000 gid=1000 groups=1000"
+    )
+    nobody = docker(daemon, "run", "--rm", "-u", "nobody", image, "id").stdout.strip()
+    assert nobody == "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)"
+    read = "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range"
+    own = docker(daemon, "run", "--rm", image, "sh", "-c", read).stdout.split("\n")
+    assert own[0] == "0" and own[1].split() == ["0", "2147483647"]
+    # A non-root user binds port 80 (nc fails at once on EACCES, else listens until killed).
+    bind = docker(
+        daemon, "run", "--rm", "-u", "1000", image, "sh", "-c",
+        "nc -l -p 80 & sleep 0.5; kill $! && echo listening",
+    )  # fmt: skip
+    assert bind.stdout.strip() == "listening", bind.stderr
+    host_value = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text().strip()
+    on_host = docker(daemon, "run", "--rm", "--network", "host", image, "sh", "-c", read)
+    assert on_host.stdout.split("\n")[0] == host_value
+    name = f"defaults-{uuid.uuid4().hex[:8]}"
+    assert docker(daemon, "run", "-d", "--name", name, image, "sleep", "60").returncode == 0
+    try:
+        failed = docker(daemon, "exec", name, "nosuchcmd")
+        assert failed.returncode == 126
+        assert failed.stdout.strip() == (
+            "OCI runtime exec failed: exec failed: unable to start container process: "
+            'exec: "nosuchcmd": executable file not found in $PATH: unknown'
+        )
+    finally:
+        docker(daemon, "rm", "-f", name)

@@ -35,18 +35,18 @@ def rootfs(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("user", "expected"),
     [
-        ("", (0, 0, (10,))),
-        ("root", (0, 0, (10,))),
-        ("0", (0, 0, (10,))),
-        ("app", (1000, 1000, (10, 50))),
-        ("1000", (1000, 1000, (10, 50))),
-        ("nobody", (65534, 65534, ())),
-        ("app:staff", (1000, 50, ())),
-        ("app:4242", (1000, 4242, ())),
-        ("1000:50", (1000, 50, ())),
-        ("4242", (4242, 0, ())),
-        ("4242:4242", (4242, 4242, ())),
-        ("4242:wheel", (4242, 10, ())),
+        ("", (0, 0, (0, 10))),
+        ("root", (0, 0, (0, 10))),
+        ("0", (0, 0, (0, 10))),
+        ("app", (1000, 1000, (1000, 10, 50))),
+        ("1000", (1000, 1000, (1000, 10, 50))),
+        ("nobody", (65534, 65534, (65534,))),
+        ("app:staff", (1000, 50, (50,))),
+        ("app:4242", (1000, 4242, (4242,))),
+        ("1000:50", (1000, 50, (50,))),
+        ("4242", (4242, 0, (0,))),
+        ("4242:4242", (4242, 4242, (4242,))),
+        ("4242:wheel", (4242, 10, (10,))),
     ],
 )
 def test_resolve_user(rootfs: Path, user: str, expected: tuple[int, int, tuple[int, ...]]) -> None:
@@ -66,8 +66,8 @@ def test_unknown_group(rootfs: Path) -> None:
 
 
 def test_no_passwd_file(tmp_path: Path) -> None:
-    assert resolve_user("", str(tmp_path)) == (0, 0, ())
-    assert resolve_user("123:456", str(tmp_path)) == (123, 456, ())
+    assert resolve_user("", str(tmp_path)) == (0, 0, (0,))
+    assert resolve_user("123:456", str(tmp_path)) == (123, 456, (456,))
     with pytest.raises(InvalidParameter):
         resolve_user("app", str(tmp_path))
 
@@ -89,7 +89,7 @@ def test_symlinked_passwd_stays_inside_rootfs(tmp_path: Path) -> None:
     # An absolute link is followed inside the rootfs.
     os.unlink(rootfs / "etc" / "passwd")
     os.symlink("/real/passwd", rootfs / "etc" / "passwd")
-    assert resolve_user("inside", str(rootfs)) == (5, 5, ())
+    assert resolve_user("inside", str(rootfs)) == (5, 5, (5,))
 
 
 def test_resolve_in_root(tmp_path: Path) -> None:

@@ -384,8 +384,9 @@ def build_spec(
     }
     if devices:
         linux["devices"] = devices
-    if spec.sysctls:
-        linux["sysctl"] = dict(spec.sysctls)
+    sysctls = {**_private_network_sysctls(spec), **dict(spec.sysctls)}
+    if sysctls:
+        linux["sysctl"] = sysctls
     if not spec.privileged and not opts.unconfined_paths:
         linux["maskedPaths"] = list(defaults.MASKED_PATHS)
         linux["readonlyPaths"] = list(defaults.READONLY_PATHS)
@@ -457,6 +458,20 @@ def device_node(mapping: DeviceMapping) -> dict[str, Any]:
         "uid": st.st_uid,
         "gid": st.st_gid,
     }
+
+
+def _private_network_sysctls(spec: ContainerSpec) -> dict[str, str]:
+    """Docker's defaults for a container in a network namespace of its own: any user may
+    bind ports below 1024 and open ICMP echo sockets (ping without CAP_NET_RAW). Not for
+    host or container: networking, whose namespace is not the container's to change."""
+    mode = spec.network_mode
+    if mode == "host" or mode.startswith("container:"):
+        return {}
+    wanted = {
+        "net.ipv4.ping_group_range": "0 2147483647",
+        "net.ipv4.ip_unprivileged_port_start": "0",
+    }
+    return {k: v for k, v in wanted.items() if os.path.exists("/proc/sys/" + k.replace(".", "/"))}
 
 
 def _user(uid: int, gid: int, additional_gids: Sequence[int]) -> dict[str, Any]:

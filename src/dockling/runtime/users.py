@@ -125,8 +125,10 @@ def resolve_user(user: str, rootfs: str) -> tuple[int, int, tuple[int, ...]]:
 
     "" means root.  "name", "uid", "name:group", "uid:gid" and the mixed forms are
     looked up in the rootfs's /etc/passwd and /etc/group; a numeric uid that is not
-    listed is allowed (gid 0).  Without an explicit group, the supplementary groups are
-    those of /etc/group that list the user as a member.
+    listed is allowed (gid 0).  The supplementary groups start with the primary group, as
+    Docker has set them since CVE-2023-25173 (a process must not lose its own group through
+    setgroups), followed, without an explicit group, by those of /etc/group that list the
+    user as a member.
     """
     user_part, _, group_part = user.partition(":")
     passwd = _parse_passwd(read_in_root(rootfs, "/etc/passwd"))
@@ -160,10 +162,10 @@ def resolve_user(user: str, rootfs: str) -> tuple[int, int, tuple[int, ...]]:
                     f"unable to find group {group_part}: no matching entries in group file"
                 )
             gid = group.gid
-        return uid, gid, ()
+        return uid, gid, (gid,)
 
-    supplementary = tuple(dict.fromkeys(g.gid for g in groups if name and name in g.members))
-    return uid, gid, supplementary
+    members = (g.gid for g in groups if name and name in g.members)
+    return uid, gid, tuple(dict.fromkeys((gid, *members)))
 
 
 def resolve_groups(names: tuple[str, ...], rootfs: str) -> tuple[int, ...]:

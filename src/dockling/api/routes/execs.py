@@ -80,7 +80,8 @@ class ExecRoutes:
             try:
                 await execs.begin(instance, container)
             except errors.DocklingError as exc:
-                message = f"OCI runtime exec failed: {exc.message}\r\n".encode()
+                # dockerd's text ends with containerd's gRPC code, "unknown"
+                message = f"OCI runtime exec failed: {exc.message}: unknown\r\n".encode()
                 writer.write(message if tty else streams.frame(1, message))  # as dockerd
                 shim_writer.close()
                 with contextlib.suppress(ConnectionError):
