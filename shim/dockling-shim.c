@@ -110,6 +110,23 @@ static void now_rfc3339(char *out, size_t n)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 }
 
+/* A log record's time as Go's RFC3339Nano writes it (Docker's json-file): trailing zeros
+ * of the fraction dropped, so files match Docker's byte for byte in size. */
+static void log_time(char *out, size_t n)
+{
+    now_rfc3339(out, n);
+    char *dot = strchr(out, '.');
+    char *zone = dot ? strchr(dot, 'Z') : NULL;
+    if (!zone)
+        return;
+    char *end = zone;
+    while (end > dot + 1 && end[-1] == '0')
+        end--;
+    if (end == dot + 1)
+        end = dot; /* a whole second: no fraction at all */
+    memmove(end, zone, strlen(zone) + 1);
+}
+
 static long long mono_ms(void)
 {
     struct timespec ts;
@@ -478,17 +495,19 @@ static void log_record(int stream, const char *p, size_t n)
     if (log_fd < 0 || n == 0)
         return;
     char ts[64];
-    now_rfc3339(ts, sizeof ts);
+    log_time(ts, sizeof ts);
     size_t k = 0;
     memcpy(json_buf, "{\"log\":\"", 8);
     k = 8;
     k += json_escape(json_buf + k, (const unsigned char *)p, n);
     k += (size_t)sprintf(json_buf + k, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n",
                          stream ? "stderr" : "stdout", ts);
+    /* As Docker's json-file: a file never grows past max-size by an entry; the entry
+     * that would cross it starts the next file (unless the file is still empty). */
+    if (opt.log_max_size > 0 && log_size > 0 && log_size + (long long)k > opt.log_max_size)
+        log_rotate();
     if (write_all(log_fd, json_buf, k) == 0)
         log_size += (long long)k;
-    if (opt.log_max_size > 0 && log_size >= opt.log_max_size)
-        log_rotate();
 }
 
 /* Split output into lines; a line without "\n" waits until it is 16 KiB or the stream ends. */

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -223,7 +224,8 @@ def test_logs_timestamps_tail_and_follow(daemon: Any, names: Callable[[str], str
     assert tailed.stdout == ""
     stamp, _, text = tailed.stderr.strip().partition(" ")
     assert text == "two"
-    assert stamp.endswith("Z") and "T" in stamp
+    # The file keeps Go's trimmed RFC3339Nano; `logs -t` shows all nine digits, as docker.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", stamp), stamp
 
     follow_name = names("follow")
     ok(
@@ -844,6 +846,33 @@ def test_process_defaults_as_dockerd(daemon: Any) -> None:
         assert failed.stdout.strip() == (
             "OCI runtime exec failed: exec failed: unable to start container process: "
             'exec: "nosuchcmd": executable file not found in $PATH: unknown'
+        )
+    finally:
+        docker(daemon, "rm", "-f", name)
+
+
+def test_restarting_container_and_bad_signal_refused_as_dockerd(daemon: Any) -> None:
+    name = f"restarting-{uuid.uuid4().hex[:8]}"
+    ok(daemon, "run", "-d", "--name", name, "--restart", "always", daemon.image, "sh", "-c",
+       "sleep 0.2; exit 3")  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while docker(daemon, "inspect", "-f", "{{.State.Restarting}}", name).stdout.strip() != (
+            "true"
+        ):
+            assert time.monotonic() < deadline, "never seen restarting"
+            time.sleep(0.05)
+        refused = docker(daemon, "rm", name)
+        assert refused.returncode == 1
+        assert "container is restarting: stop the container before removing or force remove" in (
+            refused.stderr
+        )
+        assert docker(daemon, "inspect", name).returncode == 0
+        ok(daemon, "update", "--restart", "no", name)
+        bad = docker(daemon, "kill", "-s", "999", name)
+        assert bad.returncode == 1
+        assert f"Cannot kill container: {name}: The linux daemon does not support signal 999" in (
+            bad.stderr
         )
     finally:
         docker(daemon, "rm", "-f", name)

@@ -507,7 +507,9 @@ def test_log_rotation(box: Box) -> None:
     lines = [r["log"] for f in files for r in log_records(f)]
     numbers = [int(line.split("-")[1]) for line in lines]
     assert numbers == list(range(numbers[0], 300))  # contiguous, oldest file first
-    assert all(f.stat().st_size < 3000 + 200 for f in files)
+    # Docker's json-file never lets a file grow past max-size: the entry that would
+    # cross it starts the next file (1020-byte files for max-size=1k in dockerd 20.10).
+    assert all(2800 < f.stat().st_size <= 3000 for f in files[:2])
 
 
 def test_log_single_file_restarts_in_place(box: Box) -> None:

@@ -205,6 +205,10 @@ class HttpServer:
             log.debug("connection closed: %s", exc)
         except asyncio.CancelledError:
             raise
+        except Exception:
+            # A response that fails half-way (a stream's generator raising) can only end
+            # the connection, which the client sees as a cut stream: the cause goes here.
+            log.exception("connection failed while answering")
         finally:
             if task is not None:
                 self._connections.discard(task)

@@ -68,7 +68,9 @@ def parse_size(value: str) -> int:
             return int(float(text[:-1]) * units[text[-1]])
         return int(text)
     except ValueError:
-        raise errors.InvalidParameter(f"invalid log size: {value!r}") from None
+        raise errors.InvalidParameter(
+            f"failed to initialize logging driver: invalid size: {value!r}"
+        ) from None
 
 
 class Launcher:

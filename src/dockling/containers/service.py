@@ -542,6 +542,10 @@ class ContainerService:
 
     async def kill(self, ref: str, *, signal: str = "") -> None:
         container = self.get(ref)
+        if signal.strip().isdigit() and int(signal) > 64:
+            raise errors.InvalidParameter(
+                f"Cannot kill container: {ref}: The linux daemon does not support signal {signal}"
+            )
         number = parse_signal(signal, default=signals.SIGKILL)
         if not container.state.running:
             raise errors.ContainerNotRunning(f"Container {container.id} is not running")
@@ -678,6 +682,11 @@ class ContainerService:
         container = self.get(ref)
         live = self._live_for(container.id)
         if container.state.status is Status.RESTARTING:
+            if not force:
+                raise errors.ContainerRunning(
+                    f'cannot remove container "/{container.name}": container is restarting: '
+                    "stop the container before removing or force remove"
+                )
             self._cancel_restart(container)
         if container.state.running:
             if not force:

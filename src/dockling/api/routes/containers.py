@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -295,9 +296,7 @@ class ContainerRoutes:
         if not stdout and not stderr:
             raise errors.InvalidParameter("Bad parameters: you must choose at least one stream")
         if container.spec.log_config_type == "none":
-            raise errors.NotImplementedFeature(
-                'configured logging driver does not support reading: "none"'
-            )
+            raise errors.NotImplementedFeature("configured logging driver does not support reading")
         tail_arg = req.arg("tail", "all")
         # Docker reads a tail that is not a number as "all".
         tail = int(tail_arg) if tail_arg.lstrip("-").isdigit() and int(tail_arg) >= 0 else None
@@ -333,7 +332,8 @@ class ContainerRoutes:
             async for entry in entries:
                 data = entry.data
                 if timestamps:
-                    data = entry.time.encode() + b" " + data
+                    # docker prints them with all nine fraction digits (RFC3339NanoFixed)
+                    data = _fixed_time(entry.time_ns).encode() + b" " + data
                 stream = 2 if entry.stream == "stderr" else 1
                 yield data if tty else streams.frame(stream, data)
 
@@ -425,6 +425,13 @@ def _sample(container: Container, cgroup: str) -> dict[str, Any]:
     data = read_stats(cgroup)
     data.setdefault("networks", {})
     return data
+
+
+def _fixed_time(ns: int) -> str:
+    """RFC 3339 UTC with nine fraction digits, as `docker logs -t` shows a log time."""
+    whole, fraction = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{stamp}.{fraction:09d}Z"
 
 
 def _parse_until(value: str) -> float:
