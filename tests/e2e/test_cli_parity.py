@@ -98,6 +98,10 @@ COMMANDS = [
     "create -m 1k busybox",
     "tag busybox 'bad tag'",
     "tag busybox UPPER:1",
+    "ps --format '{{.ID'",
+    "ps --format '{{if .ID}}'",
+    "images --format '{{foo}}'",
+    "network ls --format '{{end}}'",
     "tag Bad x:1",
     "tag busybox x@sha256:" + "a" * 64,
 ]

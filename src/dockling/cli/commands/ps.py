@@ -199,8 +199,8 @@ def _probe_format(fmt: str) -> None:
 
     try:
         template = Template(fmt)
-    except TemplateError:
-        return  # a syntax error is reported by the listing itself
+    except TemplateError as exc:
+        raise CLIError(f"failed to parse template: template: {exc}", 1) from None
     try:
         template.render(ContainerRow({"Id": ""}, trunc=True, now=0.0))
     except TemplateError as exc:
