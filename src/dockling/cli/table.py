@@ -80,16 +80,10 @@ def write_formatted(
         stream.write("".join(line + "\n" for line in rendered))
 
 
-def write_listing(
-    fmt: str,
-    rows: Iterable[Any],
-    headers: Mapping[str, str],
-    *,
-    error_prefix: str = "template parsing error: ",
-) -> None:
+def write_listing(fmt: str, rows: Iterable[Any], headers: Mapping[str, str]) -> None:
     """A list command's `--format` output: `write_formatted`, where "json" means one JSON
-    document per row and a bad template stops the command with `template: ...` (code 1),
-    after `error_prefix` where the docker CLI words that command's error so."""
+    document per row and a bad template stops the command with docker's
+    `template parsing error: template: ...` (code 1)."""
     from dockling.cli.context import CLIError
     from dockling.cli.template import TemplateError
 
@@ -98,4 +92,4 @@ def write_listing(
     try:
         write_formatted(fmt, rows, headers)
     except TemplateError as exc:
-        raise CLIError(f"{error_prefix}template: {exc}", 1) from None
+        raise CLIError(f"template parsing error: template: {exc}", 1) from None

@@ -534,6 +534,18 @@ class Template:
             raise self._located(node, str(exc)) from None
         return value
 
+    def _check_arity(self, node: Field | Variable, method: Any, given: int) -> None:
+        """Go's error for a method field called with the wrong number of arguments; only
+        looked into once a call has failed, so rows render without inspecting signatures."""
+        import inspect
+
+        params = inspect.signature(method).parameters.values()
+        wanted = sum(1 for p in params if p.default is p.empty and p.kind != p.VAR_POSITIONAL)
+        most = given if any(p.kind == p.VAR_POSITIONAL for p in params) else len(params)
+        if not wanted <= given <= most:
+            name = node.names[-1] if node.names else "."
+            raise self._located(node, f"wrong number of args for {name}: want {wanted} got {given}")
+
     def _located(self, node: Field | Variable | Chain, message: str) -> TemplateError:
         """Go's text/template names the place: line, column (0-based) and the node."""
         line = 1 + self.source.count("\n", 0, node.pos)
@@ -556,17 +568,12 @@ class Template:
             return self._call(head.name, rest)
         value = self._arg(head, dot, scope)
         if callable(value):
-            import inspect
-
-            params = inspect.signature(value).parameters.values()
-            wanted = sum(1 for p in params if p.default is p.empty and p.kind != p.VAR_POSITIONAL)
-            most = len(rest) if any(p.kind == p.VAR_POSITIONAL for p in params) else len(params)
-            if isinstance(head, Field | Variable) and not wanted <= len(rest) <= most:
-                name = head.names[-1] if head.names else "."
-                raise self._located(
-                    head, f"wrong number of args for {name}: want {wanted} got {len(rest)}"
-                )
-            return value(*rest)
+            try:
+                return value(*rest)
+            except TypeError:
+                if isinstance(head, Field | Variable):
+                    self._check_arity(head, value, len(rest))
+                raise
         if rest:
             raise TemplateError("can't give argument to non-function")
         return value

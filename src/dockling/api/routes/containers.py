@@ -28,6 +28,7 @@ from dockling.containers.service import ContainerService
 from dockling.network.service import NetworkService
 from dockling.runtime import logs as log_reader
 from dockling.runtime.cgroups import read_stats
+from dockling.timestamps import parse_timestamp
 
 
 def register(router: Router, backend: Backend) -> None:
@@ -120,7 +121,7 @@ class ContainerRoutes:
         filters = parse_filters(req.arg("filters"), CONTAINER_PRUNE_FILTERS)
         until = None
         if filters.get("until"):
-            until = _parse_until(filters["until"][0])
+            until = parse_timestamp(filters["until"][0].strip())
         labels = {}
         for item in filters.get("label", ()):
             key, _, value = item.partition("=")
@@ -300,8 +301,8 @@ class ContainerRoutes:
         tail_arg = req.arg("tail", "all")
         # Docker reads a tail that is not a number as "all".
         tail = int(tail_arg) if tail_arg.lstrip("-").isdigit() and int(tail_arg) >= 0 else None
-        since = _parse_until(req.arg("since")) if req.arg("since") not in ("", "0") else None
-        until = _parse_until(req.arg("until")) if req.arg("until") not in ("", "0") else None
+        since = parse_timestamp(req.arg("since")) if req.arg("since") not in ("", "0") else None
+        until = parse_timestamp(req.arg("until")) if req.arg("until") not in ("", "0") else None
         timestamps = req.flag("timestamps")
         follow = req.flag("follow")
         tty = container.spec.tty
@@ -432,14 +433,6 @@ def _fixed_time(ns: int) -> str:
     whole, fraction = divmod(ns, 1_000_000_000)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
     return f"{stamp}.{fraction:09d}Z"
-
-
-def _parse_until(value: str) -> float:
-    """Docker's since/until: unix seconds (with fraction), a date or RFC 3339 time, or a Go
-    duration back from now ("10m", "2h30m")."""
-    from dockling.timestamps import parse_timestamp
-
-    return parse_timestamp(value.strip())
 
 
 def _on_network(container: Container, values: list[str], networks: NetworkService) -> bool:

@@ -27,13 +27,13 @@ def register(router: Router, backend: Backend) -> None:
         return json_response(backend.info())
 
     async def events(req: Request) -> StreamResponse:
-        from dockling.api.routes.containers import _parse_until
+        from dockling.timestamps import parse_timestamp
 
         filters = parse_filters(req.arg("filters"))
         since = req.arg("since")
         until = req.arg("until")
-        since_ns = int(_parse_until(since) * 1e9) if since else None
-        until_ns = int(_parse_until(until) * 1e9) if until else None
+        since_ns = int(parse_timestamp(since) * 1e9) if since else None
+        until_ns = int(parse_timestamp(until) * 1e9) if until else None
         event_filter = EventFilter({k: tuple(v) for k, v in filters.items()})
 
         async def body() -> AsyncIterator[bytes]:

@@ -314,7 +314,11 @@ def cmd_builder_prune(ctx: Context, args: list[str], display: str) -> int:
         "WARNING! This will remove all dangling build cache.", force=values["force"]
     ):
         return 0
-    query: dict[str, Any] = {"all": True if values["all"] else None}
-    report = ctx.client.transport.call("POST", "/build/prune", query=query) or {}
-    write_reclaimed(report)
+    write_reclaimed(prune_build_cache(ctx, all=bool(values["all"])))
     return 0
+
+
+def prune_build_cache(ctx: Context, *, all: bool) -> dict[str, Any]:
+    """POST /build/prune: the dangling cache, or with `all` every unused entry."""
+    query: dict[str, Any] = {"all": True if all else None}
+    return ctx.client.transport.call("POST", "/build/prune", query=query) or {}

@@ -143,7 +143,7 @@ class VerboseContext:
 def _verbose_rows(data: dict[str, Any], *, trunc: bool) -> VerboseContext:
     import time
 
-    from dockling.cli.commands.images import ImageRow
+    from dockling.cli.commands.images import ImageRow, split_repo_tag
     from dockling.cli.commands.ps import ContainerRow
     from dockling.cli.commands.volumes import VolumeRow
 
@@ -152,10 +152,7 @@ def _verbose_rows(data: dict[str, Any], *, trunc: bool) -> VerboseContext:
     for image in data.get("Images") or []:
         # One row per image, named by its first tag (docker's verbose view).
         tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
-        repo, tag = "<none>", "<none>"
-        if tags:
-            colon = tags[0].rfind(":")
-            repo, tag = tags[0][:colon], tags[0][colon + 1 :]
+        repo, tag = split_repo_tag(tags[0]) if tags else ("<none>", "<none>")
         digests = [d for d in image.get("RepoDigests") or [] if "@" in d]
         digest = digests[0].split("@", 1)[1] if digests else ("<none>" if trunc else "")
         images.append(ImageRow(image, repo, tag, digest, trunc=trunc, now=now))
@@ -239,6 +236,7 @@ def _prune_warning(*, all_images: bool, volumes: bool) -> str:
 
 def cmd_system_prune(ctx: Context, args: list[str], display: str) -> int:
     """Each prune in docker's order, each one's report, then the sum reclaimed."""
+    from dockling.cli.commands.build import prune_build_cache
     from dockling.cli.commands.images import write_deleted_images
     from dockling.cli.commands.lifecycle import (
         confirm_prune,
@@ -280,8 +278,7 @@ def cmd_system_prune(ctx: Context, args: list[str], display: str) -> int:
     report = client.prune_images(image_filters or None) or {}
     reclaimed += int(report.get("SpaceReclaimed") or 0)
     write_deleted_images(report)
-    query: dict[str, Any] = {"all": True if values["all"] else None}
-    report = client.transport.call("POST", "/build/prune", query=query) or {}
+    report = prune_build_cache(ctx, all=bool(values["all"]))
     reclaimed += int(report.get("SpaceReclaimed") or 0)
     caches = report.get("CachesDeleted") or []
     if caches:

@@ -99,9 +99,7 @@ def cmd_history(ctx: Context, args: list[str], display: str) -> int:
     from dockling.cli.table import write_listing
 
     default = HISTORY_FORMAT if values["human"] else HISTORY_FORMAT_NOT_HUMAN
-    write_listing(
-        values["format"] or default, rows, HISTORY_HEADERS, error_prefix="template parsing error: "
-    )
+    write_listing(values["format"] or default, rows, HISTORY_HEADERS)
     return 0
 
 

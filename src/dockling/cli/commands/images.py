@@ -120,7 +120,7 @@ def cmd_images(ctx: Context, args: list[str], display: str) -> int:
         fmt = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     from dockling.cli.table import write_listing
 
-    write_listing(fmt, rows, HEADERS, error_prefix="template parsing error: ")
+    write_listing(fmt, rows, HEADERS)
     return 0
 
 
@@ -148,7 +148,7 @@ def cmd_rmi(ctx: Context, args: list[str], display: str) -> int:
     return 1 if failed else 0
 
 
-def _split_target(target: str) -> tuple[str, str]:
+def split_repo_tag(target: str) -> tuple[str, str]:
     colon = target.rfind(":")
     if colon > target.rfind("/"):
         return target[:colon], target[colon + 1 :]
@@ -165,7 +165,7 @@ def cmd_tag(ctx: Context, args: list[str], display: str) -> int:
     )
     _, (source, target) = fs.parse(args)
     _check_tag_refs(source, target)
-    repo, tag = _split_target(target)
+    repo, tag = split_repo_tag(target)
     ctx.client.tag_image(source, repo, tag)
     return 0
 
@@ -225,7 +225,7 @@ def cmd_import(ctx: Context, args: list[str], display: str) -> int:
     fs.value("platform", None, "Set platform if server is multi-platform capable")
     values, rest = fs.parse(args)
     source = rest[0]
-    repo, tag = _split_target(rest[1]) if len(rest) > 1 else ("", "")
+    repo, tag = split_repo_tag(rest[1]) if len(rest) > 1 else ("", "")
     query: dict[str, Any] = {
         "fromSrc": "-" if source == "-" or "://" not in source else source,
         "repo": repo or None,

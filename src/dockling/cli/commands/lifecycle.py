@@ -50,15 +50,23 @@ def write_reclaimed(report: dict[str, Any]) -> None:
     sys.stdout.write(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}\n")
 
 
-def for_each(refs: list[str], action: Callable[[str], None], *, echo: bool = True) -> list[str]:
-    """Apply `action` to each ref, echo successes, print errors; return the failed refs."""
+def for_each(
+    refs: list[str],
+    action: Callable[[str], None],
+    *,
+    echo: bool = True,
+    tolerate: Callable[[APIError], bool] = lambda _: False,
+) -> list[str]:
+    """Apply `action` to each ref, echo successes, print errors; return the failed refs,
+    leaving out those whose error `tolerate` accepts (still printed)."""
     failed: list[str] = []
     for ref in refs:
         try:
             action(ref)
         except APIError as exc:
             sys.stderr.write(f"Error response from daemon: {exc.message}\n")
-            failed.append(ref)
+            if not tolerate(exc):
+                failed.append(ref)
             continue
         if echo:
             sys.stdout.write(ref + "\n")
@@ -153,16 +161,12 @@ def cmd_rm(ctx: Context, args: list[str], display: str) -> int:
     fs.bool("volumes", "v", "Remove anonymous volumes associated with the container")
     fs.bool("link", "l", "Remove the specified link")
     values, refs = fs.parse(args)
-    failed = False
-    for ref in refs:
-        try:
-            ctx.client.remove(ref, force=values["force"], volumes=values["volumes"])
-        except APIError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
-            # docker: with --force, a container that is not there is no failure
-            failed = failed or not (values["force"] and exc.status == 404)
-            continue
-        sys.stdout.write(ref + "\n")
+    failed = for_each(
+        refs,
+        lambda ref: ctx.client.remove(ref, force=values["force"], volumes=values["volumes"]),
+        # docker: with --force, a container that is not there is no failure
+        tolerate=lambda exc: bool(values["force"]) and exc.status == 404,
+    )
     return 1 if failed else 0
 
 

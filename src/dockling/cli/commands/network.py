@@ -128,9 +128,7 @@ def cmd_network_ls(ctx: Context, args: list[str], display: str) -> int:
         return 0
     from dockling.cli.table import write_listing
 
-    write_listing(
-        values["format"] or DEFAULT_FORMAT, rows, HEADERS, error_prefix="template parsing error: "
-    )
+    write_listing(values["format"] or DEFAULT_FORMAT, rows, HEADERS)
     return 0
 
 

@@ -19,7 +19,6 @@ DEFAULT_FORMAT = (
     "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}"
     "\t{{.BlockIO}}\t{{.PIDs}}"
 )
-PREFIX = "template parsing error: "  # how the docker CLI words stats' template errors
 HEADERS = {
     "Container": "CONTAINER",
     "ID": "CONTAINER ID",
@@ -146,7 +145,7 @@ def cmd_stats(ctx: Context, args: list[str], display: str) -> int:
                 continue
             rows.append(StatsRow(ref, sample))
         if not failed:  # docker prints no table when any container was missing
-            write_listing(fmt, rows, HEADERS, error_prefix=PREFIX)
+            write_listing(fmt, rows, HEADERS)
         return 1 if failed else 0
 
     latest: dict[str, Any] = {}
@@ -167,12 +166,7 @@ def cmd_stats(ctx: Context, args: list[str], display: str) -> int:
             if errors and not latest:
                 raise CLIError(f"Error response from daemon: {errors[0]}", 1)
             sys.stdout.write("\033[2J\033[H")
-            write_listing(
-                fmt,
-                [StatsRow(ref, latest.get(ref)) for ref in refs],
-                HEADERS,
-                error_prefix=PREFIX,
-            )
+            write_listing(fmt, [StatsRow(ref, latest.get(ref)) for ref in refs], HEADERS)
             sys.stdout.flush()
     except KeyboardInterrupt:
         return 0
